@@ -1,0 +1,59 @@
+# Two commands, on a fresh machine: `make run` (set up + the whole DVC pipeline) and
+# `make test` (set up + the test suite). Both create .venv if missing and reuse it after.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Label Studio pins an older numpy: its SDK (and later the server) live in their own venv.
+LS_VENV ?= .venv-labelstudio
+LS_SDK  ?= label-studio-sdk>=2.0,<3
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: run test lint codebook clean setup setup-dev labelstudio-venv
+
+run: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+
+test: $(VENV)/.installed-dev $(LS_VENV)/.installed
+	LABEL_STUDIO_PYTHON="$(abspath $(LS_VENV))/bin/python" PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+# Refresh the committed annotator codebook after editing configs/schema.yaml.
+codebook: $(VENV)/.installed
+	$(BIN)/grooming-risk schema export --out data/schema
+	cp data/schema/codebook.md docs/codebook.md
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+labelstudio-venv: $(LS_VENV)/.installed
+
+# torch first and pinned: that version is a CPU build on local disk; an open range would
+# pull a multi-GB CUDA build.
+$(VENV)/.torch:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet "$(LS_SDK)"
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache .ruff_cache
