@@ -1,0 +1,71 @@
+"""The real DVC pipeline, run in a copy of the repository (as `make run` does)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from pipeline.exports import render_exports
+from tests.conftest import BIN, REPO
+
+
+def _sh(*args: str, cwd, env) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A clean clone-like copy: tracked and untracked-but-not-ignored files only."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    dest = tmp_path / "project"
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    env.pop("GROOMING_RISK_SCHEMA", None)
+    _sh("git", "init", "-q", cwd=dest, env=env)
+    _sh("git", "add", "-A", cwd=dest, env=env)
+    _sh("git", "commit", "-q", "-m", "copy", cwd=dest, env=env)
+    return dest, env
+
+
+@pytest.mark.slow
+def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema):
+    dest, env = project_copy
+    _sh(str(BIN / "dvc"), "repro", cwd=dest, env=env)
+    export_dir = dest / "data" / "schema"
+    for name, content in render_exports(schema).items():
+        assert (export_dir / name).read_text(encoding="utf-8") == content
+    again = _sh(str(BIN / "dvc"), "repro", cwd=dest, env=env)
+    assert "didn't change" in again.stdout or "up to date" in again.stdout
+    status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
+    assert "up to date" in status.stdout
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_with_a_changed_param(project_copy):
+    dest, env = project_copy
+    _sh(str(BIN / "dvc"), "exp", "run", "--set-param", "schema.export_dir=data/schema_exp", cwd=dest, env=env)
+    assert (dest / "data" / "schema_exp" / "labelstudio.xml").exists()
+    shown = _sh(str(BIN / "dvc"), "exp", "show", "--json", cwd=dest, env=env)
+    assert "schema_exp" in shown.stdout
