@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: run test lint codebook clean setup setup-dev labelstudio-venv
+.PHONY: run test lint bench codebook clean setup setup-dev labelstudio-venv
 
 run: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
@@ -22,9 +22,13 @@ test: $(VENV)/.installed-dev $(LS_VENV)/.installed
 	LABEL_STUDIO_PYTHON="$(abspath $(LS_VENV))/bin/python" PATH="$(abspath $(BIN)):$$PATH" \
 		$(BIN)/python -m pytest
 
+# Speed and memory figures (never asserted by tests): reports/bench/*.json
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.run
+
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
 
 # Refresh the committed annotator codebook after editing configs/schema.yaml.
 codebook: $(VENV)/.installed

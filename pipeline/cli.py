@@ -120,6 +120,62 @@ def convert(
         typer.echo(f"wrote {out} ({fmt.value}, {len(conversations)} conversations)")
 
 
+@app.command()
+def synthesize(
+    out: Path = typer.Option(..., "--out", help="Output JSONL corpus."),
+    conversations: int | None = typer.Option(None, "--conversations", min=1, help="How many conversations."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: base.seed of the params file)."),
+    languages: str | None = typer.Option(None, "--languages", help="Comma-separated, e.g. en,fr."),
+    params: Path | None = typer.Option(
+        None, "--params", help="params.yaml to read the synthesize section from.", exists=True, dir_okay=False
+    ),
+) -> None:
+    """Generate the synthetic corpus (gold message labels) from the template grammar."""
+    from pydantic import ValidationError
+
+    from pipeline.params import load_params, section
+    from pipeline.params import seed as base_seed
+    from pipeline.synth.generator import SynthConfig
+    from pipeline.synth.generator import synthesize as generate
+
+    with user_errors():
+        loaded = load_params(params) if params else {}
+        settings = dict(section(loaded, "synthesize", params))
+        if conversations is not None:
+            settings["conversations"] = conversations
+        if languages is not None:
+            settings["languages"] = [lang.strip() for lang in languages.split(",") if lang.strip()]
+        try:
+            config = SynthConfig.model_validate(settings)
+        except ValidationError as exc:
+            raise PipelineError(f"{params or 'options'}: synthesize: {exc}") from None
+        chosen_seed = seed if seed is not None else base_seed(loaded)
+        count = corpus.write_conversations(out, generate(config, chosen_seed))
+        typer.echo(f"wrote {out} ({count} conversations, seed {chosen_seed})")
+
+
+@app.command("corpus-stats")
+def corpus_stats_command(
+    file: Path = typer.Argument(..., help="A conversation-format JSONL file."),
+    out_dir: Path = typer.Option(Path("reports"), "--out-dir", help="Where to write the Markdown and JSON."),
+    name: str | None = typer.Option(None, "--name", help="Report name (default: the file's stem)."),
+    schema: Path | None = SchemaOption,
+) -> None:
+    """Write the corpus data card: counts, distinct messages, lengths, hard-negative overlap."""
+    from pipeline.io import write_text_atomic
+    from pipeline.stats import corpus_stats, stats_markdown
+
+    with user_errors():
+        loaded = load_schema(schema)
+        stem = f"corpus_stats_{name or file.stem}"
+        stats = corpus_stats(
+            corpus.iter_conversations(file, label_ids=loaded.label_ids, flag_ids=loaded.flag_ids), loaded.label_ids
+        )
+        write_text_atomic(out_dir / f"{stem}.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(out_dir / f"{stem}.md", stats_markdown(stats, str(file)))
+        typer.echo(f"wrote {out_dir / stem}.md and .json ({stats['conversations']} conversations)")
+
+
 def main() -> None:
     app()
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.errors import DataError, Problem
 from pipeline.io import atomic_write
+from pipeline.yamlutil import format_loc
 
 _TIME_HHMM = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -150,10 +151,7 @@ def _json_type(value: Any) -> str:
 
 
 def _field_path(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(conversation)"
+    return format_loc(tuple(loc)) if loc else "(conversation)"
 
 
 def _describe(error: dict[str, Any], loc: Sequence[str | int]) -> str:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import DataError, PipelineError, Problem
 from pipeline.paths import default_schema_path
+from pipeline.yamlutil import Loc, format_loc, line_of
 
 REQUIRED_LANGUAGES = ("en", "fr")
 MIN_EXAMPLES = 3  # per label, language and polarity
@@ -157,9 +158,6 @@ class Schema(_Strict):
         raise KeyError(source_id)
 
 
-Loc = tuple[str | int, ...]
-
-
 def _duplicates(values: list[str]) -> set[str]:
     seen: set[str] = set()
     return {v for v in values if v in seen or seen.add(v)}
@@ -228,31 +226,6 @@ def _consistency_problems(schema: Schema) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _format_loc(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
-
-
-def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
-    """The 1-based line of the deepest YAML node along ``loc`` (a pydantic error location)."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
-            if pair is None:
-                break
-            node, line = pair[1], pair[0].start_mark.line + 1  # the key's line reads best
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def parse_schema(text: str, path: str = "<schema>") -> Schema:
     """Validate schema YAML text; raise ``DataError`` listing every problem with its line."""
     try:
@@ -268,11 +241,11 @@ def parse_schema(text: str, path: str = "<schema>") -> Schema:
         schema = Schema.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(path, _line_of(root, tuple(err["loc"])), _format_loc(tuple(err["loc"])), err["msg"])
+            Problem(path, line_of(root, tuple(err["loc"])), format_loc(tuple(err["loc"])), err["msg"])
             for err in exc.errors()
         ]
         raise DataError(problems) from None
-    problems = [Problem(path, _line_of(root, loc), _format_loc(loc), msg) for loc, msg in _consistency_problems(schema)]
+    problems = [Problem(path, line_of(root, loc), format_loc(loc), msg) for loc, msg in _consistency_problems(schema)]
     if problems:
         raise DataError(problems)
     return schema

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 
 import pytest
 
+from pipeline import corpus
 from pipeline.exports import render_exports
 from tests.conftest import BIN, REPO
 
@@ -43,6 +45,11 @@ def project_copy(tmp_path):
         "GIT_COMMITTER_EMAIL": "t@example.invalid",
     }
     env.pop("GROOMING_RISK_SCHEMA", None)
+    # A small corpus keeps the run short; everything else is the default pipeline.
+    params = dest / "params.yaml"
+    params.write_text(
+        params.read_text(encoding="utf-8").replace("conversations: 12000", "conversations: 60"), encoding="utf-8"
+    )
     _sh("git", "init", "-q", cwd=dest, env=env)
     _sh("git", "add", "-A", cwd=dest, env=env)
     _sh("git", "commit", "-q", "-m", "copy", cwd=dest, env=env)
@@ -56,6 +63,11 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     export_dir = dest / "data" / "schema"
     for name, content in render_exports(schema).items():
         assert (export_dir / name).read_text(encoding="utf-8") == content
+    synthetic = corpus.read_conversations(dest / "data" / "synthetic" / "corpus.jsonl")
+    assert len(synthetic) == 60
+    stats = json.loads((dest / "reports" / "corpus_stats_synthetic.json").read_text(encoding="utf-8"))
+    assert stats["conversations"] == 60
+    assert (dest / "reports" / "corpus_stats_handwritten.md").exists()
     again = _sh(str(BIN / "dvc"), "repro", cwd=dest, env=env)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
     status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
@@ -64,8 +76,13 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
 
 @pytest.mark.slow
 def test_dvc_exp_run_with_a_changed_param(project_copy):
+    """An experiment with another seed gives another corpus, and `dvc exp show` lists both."""
     dest, env = project_copy
-    _sh(str(BIN / "dvc"), "exp", "run", "--set-param", "schema.export_dir=data/schema_exp", cwd=dest, env=env)
-    assert (dest / "data" / "schema_exp" / "labelstudio.xml").exists()
-    shown = _sh(str(BIN / "dvc"), "exp", "show", "--json", cwd=dest, env=env)
-    assert "schema_exp" in shown.stdout
+    dvc = str(BIN / "dvc")
+    _sh(dvc, "exp", "run", "--name", "seed-a", cwd=dest, env=env)
+    first = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
+    _sh(dvc, "exp", "run", "--name", "seed-b", "--set-param", "base.seed=7", cwd=dest, env=env)
+    second = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
+    assert first != second
+    shown = json.loads(_sh(dvc, "exp", "show", "--json", cwd=dest, env=env).stdout)
+    assert {"seed-a", "seed-b"} <= {exp.get("name") for row in shown for exp in row.get("experiments") or []}

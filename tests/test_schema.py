@@ -25,6 +25,7 @@ from pipeline.exports import (
     label_studio_config,
     render_exports,
 )
+from pipeline.safety import explicit_terms
 from pipeline.schema import parse_schema
 from tests.conftest import REPO, SHARED_SAMPLE, run_cli
 
@@ -69,18 +70,10 @@ def test_cited_sources_and_sections_exist_in_the_documents(schema):
             assert all(w in text for w in words), (source.file, section)
 
 
-# Words that have no place in this project's example text (see the README: sensitive domain).
-EXPLICIT = re.compile(
-    r"\b(naked|nude|nudes|porn\w*|sexy|undress\w*|breasts?|genital\w*|orgasm\w*|horny|"
-    r"nue?s?|seins?|porno\w*|déshabill\w*|sexe|sexuel\w*|excitée?)\b",
-    re.IGNORECASE,
-)
-
-
 def test_examples_are_non_explicit(schema):
     texts = [e.text for lab in schema.labels for ex in lab.examples.values() for e in [*ex.positive, *ex.hard_negative]]
     assert len(texts) >= 10 * 2 * 6
-    offending = [t for t in texts if EXPLICIT.search(t)]
+    offending = [t for t in texts if explicit_terms(t)]
     assert offending == []
 
 

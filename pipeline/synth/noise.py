@@ -1,0 +1,92 @@
+"""Surface noise for synthetic messages: typos, casing, punctuation, abbreviations, emoji.
+
+Real chat is messy; a model that only ever saw clean template output would learn the
+templates' punctuation and spelling. Each knob is a per-message probability (``params.yaml``,
+``synthesize.noise``); all randomness comes from the conversation's own generator.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ABBREVIATIONS = {
+    "en": {
+        "you": "u", "your": "ur", "you're": "ur", "are": "r", "because": "bc", "please": "pls", "really": "rly",
+        "okay": "ok", "people": "ppl", "tonight": "tonite", "with": "w", "what": "wat", "thanks": "thx",
+        "before": "b4", "great": "gr8", "tomorrow": "tmrw", "probably": "prob", "something": "smth",
+        "i don't know": "idk", "right now": "rn", "to be honest": "tbh", "see you": "cya", "oh my god": "omg",
+        "by the way": "btw", "not gonna lie": "ngl", "laughing": "lol",
+    },
+    "fr": {
+        "c'est": "c", "je ne sais pas": "jsp", "je sais pas": "jsp", "t'inquiète": "tkt", "s'il te plaît": "stp",
+        "beaucoup": "bcp", "pourquoi": "pk", "quoi": "koi", "toujours": "tjrs", "aujourd'hui": "auj",
+        "je suis": "chui", "salut": "slt", "rien": "r1", "bonjour": "bjr", "demain": "dem1", "quand": "qd",
+        "tout le monde": "tlm", "vraiment": "vrmt", "d'accord": "dac", "pas de problème": "pas de pb",
+        "qu'est-ce que": "qu'est ce que", "tu es": "t'es", "il y a": "ya", "je t'aime": "jtm",
+    },
+}  # fmt: skip
+NOISE_EMOJI = ("😂", "😅", "🙂", "😊", "😭", "🤔", "👀", "🔥", "💯", "🙄", "😎", "🥲", "✨", "👍")
+_APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
+_TRAILING_PUNCT = re.compile(r"[.!?,;:]+$")
+
+
+class NoiseRates(BaseModel):
+    """Per-message probabilities of each kind of noise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    typos: float = Field(0.06, ge=0, le=1)
+    casing: float = Field(0.25, ge=0, le=1)
+    punctuation: float = Field(0.25, ge=0, le=1)
+    abbreviations: float = Field(0.3, ge=0, le=1)
+    emoji: float = Field(0.08, ge=0, le=1)
+
+
+def _typo(rng: random.Random, text: str) -> str:
+    words = text.split(" ")
+    candidates = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
+    if not candidates:
+        return text
+    i = rng.choice(candidates)
+    word = words[i]
+    j = rng.randrange(1, len(word) - 1)
+    operation = rng.randrange(3)
+    if operation == 0:  # swap two neighbouring letters
+        word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+    elif operation == 1:  # drop a letter
+        word = word[:j] + word[j + 1 :]
+    else:  # double a letter
+        word = word[:j] + word[j] + word[j:]
+    words[i] = word
+    return " ".join(words)
+
+
+def _abbreviate(rng: random.Random, text: str, language: str) -> str:
+    table = ABBREVIATIONS.get(language, {})
+    lowered = text.lower()
+    found = [phrase for phrase in table if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", lowered)]
+    if not found:
+        return text
+    phrase = rng.choice(found)
+    return re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", table[phrase], text, count=1, flags=re.IGNORECASE)
+
+
+def add_noise(rng: random.Random, text: str, language: str, rates: NoiseRates) -> str:
+    """Apply each kind of noise with its own probability."""
+    draws = [rng.random() for _ in range(5)]
+    if draws[0] < rates.abbreviations:
+        text = _abbreviate(rng, text, language)
+    if draws[1] < rates.typos:
+        text = _typo(rng, text)
+    if draws[2] < rates.punctuation:
+        text = (
+            _APOSTROPHE.sub("", _TRAILING_PUNCT.sub("", text)) if rng.random() < 0.5 else _TRAILING_PUNCT.sub("", text)
+        )
+    if draws[3] < rates.casing:
+        text = text.lower() if rng.random() < 0.85 else text.upper()
+    if draws[4] < rates.emoji and text:
+        text = f"{text} {rng.choice(NOISE_EMOJI)}"
+    return text
