@@ -145,7 +145,7 @@ def test_grooming_is_slow_and_starts_with_rapport(default_corpus):
         first = next(m for m in conv.messages if m.labels)
         assert {"trust_building", "deception"} & set(first.labels), first
         opens_with_rapport += "trust_building" in first.labels
-        for prev, nxt in zip(conv.messages, conv.messages[1:]):
+        for prev, nxt in zip(conv.messages, conv.messages[1:], strict=False):
             labelled += bool(prev.labels)
             adjacent += bool(prev.labels) and bool(nxt.labels)
     assert opens_with_rapport > 0.6 * len(grooming)
@@ -241,7 +241,11 @@ def _clean_and_noisy(**rates):
     zero = {k: 0.0 for k in NoiseRates.model_fields}
     clean = list(synthesize(_config(conversations=60, noise=zero), seed=5))
     noisy = list(synthesize(_config(conversations=60, noise={**zero, **rates}), seed=5))
-    pairs = [(a.text, b.text) for ca, cb in zip(clean, noisy) for a, b in zip(ca.messages, cb.messages)]
+    pairs = [
+        (a.text, b.text)
+        for ca, cb in zip(clean, noisy, strict=True)
+        for a, b in zip(ca.messages, cb.messages, strict=True)
+    ]
     assert [len(c.messages) for c in clean] == [len(c.messages) for c in noisy]  # same conversations
     return pairs
 

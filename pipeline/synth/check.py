@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
         counts = ", ".join(f"{pool}={len(templates)}" for pool, templates in grammar.pools.items())
         print(f"{language}: ok: {len(grammar.slots)} slots; {counts}")
         if args.variety:
-            for pool, templates in grammar.pools.items():
+            for templates in grammar.pools.values():
                 for template in templates:
                     variants = count_variants(template.parts, grammar.slots)
                     if variants < args.variety:
