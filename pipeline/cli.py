@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="The annotation schema (configs/schema.yaml).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+ingest_app = typer.Typer(help="Public corpora and tables into the conversation format.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
 
 SchemaOption = typer.Option(
     None, "--schema", help="Schema YAML (default: configs/schema.yaml).", exists=True, dir_okay=False
@@ -174,6 +176,228 @@ def corpus_stats_command(
         write_text_atomic(out_dir / f"{stem}.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(out_dir / f"{stem}.md", stats_markdown(stats, str(file)))
         typer.echo(f"wrote {out_dir / stem}.md and .json ({stats['conversations']} conversations)")
+
+
+# ----------------------------------------------------------------------- ingest
+
+RedactOption = typer.Option(
+    True, "--redact/--no-redact", help="Placeholders for e-mails, phones, URLs, @handles; salted hashes for author ids."
+)
+SaltOption = typer.Option(None, "--salt", help="Salt for author hashes (default: ingest.salt in params.yaml).")
+
+
+def _salt(salt: str | None) -> str:
+    from pipeline.ingest import IngestConfig
+    from pipeline.params import DEFAULT_PARAMS, load_params, section
+
+    if salt is not None:
+        return salt
+    if DEFAULT_PARAMS.exists():
+        return section(load_params(), "ingest").get("salt", IngestConfig.model_fields["salt"].default)
+    return IngestConfig.model_fields["salt"].default
+
+
+def _write_ingested(conversations, out: Path, redact: bool, salt: str | None) -> None:
+    import warnings
+
+    from pipeline.ingest import redact_conversation
+
+    chosen = _salt(salt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count = corpus.write_conversations(
+            out, (redact_conversation(c, chosen) if redact else c for c in conversations)
+        )
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    typer.echo(f"wrote {out} ({count} conversations{', redacted' if redact else ''})")
+
+
+@ingest_app.command("pan12")
+def ingest_pan12(
+    corpus_xml: Path = typer.Option(..., "--corpus", help="PAN12 conversations XML.", exists=True, dir_okay=False),
+    predators: Path = typer.Option(
+        ..., "--predators", help="Predator author ids, one per line.", exists=True, dir_okay=False
+    ),
+    lines: Path | None = typer.Option(
+        None, "--lines", help="Problem-2 file: conversation-id<TAB>line per row.", exists=True, dir_okay=False
+    ),
+    out: Path = typer.Option(..., "--out", help="Output JSONL corpus."),
+    redact: bool = RedactOption,
+    salt: str | None = SaltOption,
+    language: str = typer.Option("en", "--language"),
+) -> None:
+    """PAN 2012 Sexual Predator Identification XML (streamed) into the conversation format."""
+    from pipeline.ingest.pan12 import iter_pan12, read_flagged_lines, read_id_list
+
+    with user_errors():
+        flagged = read_flagged_lines(lines) if lines else set()
+        _write_ingested(iter_pan12(corpus_xml, read_id_list(predators), flagged, language=language), out, redact, salt)
+
+
+def _columns(
+    conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
+):
+    from pipeline.ingest.table import TableColumns
+
+    return TableColumns(
+        conversation=conversation_col,
+        author=author_col,
+        text=text_col,
+        time=time_col,
+        order=order_col,
+        labels=labels_col,
+        labels_sep=labels_sep,
+        label=label_col,
+        language=language_col,
+    )
+
+
+ConversationCol = typer.Option("conversation_id", "--conversation-col", help="Column with the conversation id.")
+AuthorCol = typer.Option("author", "--author-col", help="Column with the author id.")
+TextCol = typer.Option("text", "--text-col", help="Column with the message text.")
+TimeCol = typer.Option(None, "--time-col", help="Column with the message time (also orders messages).")
+OrderCol = typer.Option(None, "--order-col", help="Column giving message order within a conversation.")
+LabelsCol = typer.Option(None, "--labels-col", help="Column with message labels (empty = [], NA = not annotated).")
+LabelsSep = typer.Option(";", "--labels-sep", help="Separator of labels within a cell.")
+LabelCol = typer.Option(None, "--label-col", help="Column with the conversation risk label (0/1).")
+LanguageCol = typer.Option(None, "--language-col", help="Column with the language code.")
+LanguageOpt = typer.Option(None, "--language", help="Language of every conversation (ISO 639-1).")
+
+
+@ingest_app.command("table")
+def ingest_table_command(
+    file: Path = typer.Argument(
+        ..., help="CSV, TSV, Parquet or JSONL with one message per row.", exists=True, dir_okay=False
+    ),
+    out: Path = typer.Option(..., "--out", help="Output JSONL corpus."),
+    conversation_col: str = ConversationCol,
+    author_col: str = AuthorCol,
+    text_col: str = TextCol,
+    time_col: str | None = TimeCol,
+    order_col: str | None = OrderCol,
+    labels_col: str | None = LabelsCol,
+    labels_sep: str = LabelsSep,
+    label_col: str | None = LabelCol,
+    language_col: str | None = LanguageCol,
+    language: str | None = LanguageOpt,
+    source: str = typer.Option("table", "--source", help="Value of each conversation's source field."),
+    redact: bool = RedactOption,
+    salt: str | None = SaltOption,
+) -> None:
+    """A message table into the conversation format."""
+    from pipeline.ingest.table import ingest_table
+
+    with user_errors():
+        columns = _columns(
+            conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
+        )
+        conversations = ingest_table(file, columns, source=source, language=language, label_ids=load_schema().label_ids)
+        _write_ingested(conversations, out, redact, salt)
+
+
+@ingest_app.command("hf")
+def ingest_hf_command(
+    path: Path = typer.Argument(
+        ...,
+        help="A datasets.save_to_disk folder, or a local CSV/TSV/Parquet/JSON(L) file read with datasets.load_dataset.",
+        exists=True,
+    ),
+    out: Path = typer.Option(..., "--out", help="Output JSONL corpus."),
+    split: str = typer.Option("train", "--split", help="Split of a DatasetDict."),
+    conversation_col: str = ConversationCol,
+    author_col: str = AuthorCol,
+    text_col: str = TextCol,
+    time_col: str | None = TimeCol,
+    order_col: str | None = OrderCol,
+    labels_col: str | None = LabelsCol,
+    labels_sep: str = LabelsSep,
+    label_col: str | None = LabelCol,
+    language_col: str | None = LanguageCol,
+    language: str | None = LanguageOpt,
+    source: str = typer.Option("hf", "--source", help="Value of each conversation's source field."),
+    redact: bool = RedactOption,
+    salt: str | None = SaltOption,
+) -> None:
+    """A Hugging Face dataset (local) into the conversation format."""
+    from pipeline.ingest.table import ingest_hf
+
+    with user_errors():
+        columns = _columns(
+            conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
+        )
+        conversations = ingest_hf(
+            path, columns, source=source, language=language, label_ids=load_schema().label_ids, split=split
+        )
+        _write_ingested(conversations, out, redact, salt)
+
+
+@ingest_app.command("sources")
+def ingest_sources(
+    params: Path = typer.Option(Path("params.yaml"), "--params", exists=True, dir_okay=False),
+    out: Path | None = typer.Option(None, "--out", help="Output corpus (default: ingest.out)."),
+) -> None:
+    """Combine the sources listed in params.yaml (ingest.sources) into one corpus."""
+    import warnings
+
+    from pydantic import ValidationError
+
+    from pipeline.ingest import IngestConfig, combine_sources
+    from pipeline.params import load_params, section
+
+    with user_errors():
+        try:
+            config = IngestConfig.model_validate(section(load_params(params), "ingest", params))
+        except ValidationError as exc:
+            raise PipelineError(f"{params}: ingest: {exc}") from None
+        schema_ = load_schema()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = combine_sources(config, out or Path(config.out), schema_.label_ids, schema_.flag_ids)
+        for warning in caught:
+            typer.echo(f"warning: {warning.message}", err=True)
+        per_source = ", ".join(f"{name}={n}" for name, n in result["sources"].items())
+        typer.echo(f"wrote {out or config.out} ({result['conversations']} conversations: {per_source})")
+
+
+# ------------------------------------------------------------------------ split
+
+
+class SplitByChoice(str, Enum):
+    conversation = "conversation"
+    author = "author"
+    family = "family"
+
+
+@app.command()
+def split(
+    file: Path = typer.Argument(..., help="A conversation-format JSONL corpus."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Where train.jsonl, valid.jsonl, test.jsonl go."),
+    by: SplitByChoice = typer.Option(SplitByChoice.conversation, "--by", help="What must not cross splits."),
+    valid: float = typer.Option(0.15, "--valid", help="Fraction for validation (one fold of round(1/f))."),
+    test: float = typer.Option(0.15, "--test", help="Fraction for test (one fold of round(1/f))."),
+    seed: int = typer.Option(0, "--seed"),
+    report_dir: Path = typer.Option(Path("reports"), "--report-dir", help="Where the leakage report goes."),
+    name: str = typer.Option("split", "--name", help="Report file name: <name>_leakage.md/.json."),
+) -> None:
+    """Leakage-safe train/valid/test splits, stratified by label and kind, with a leakage report."""
+    from pipeline.io import write_text_atomic
+    from pipeline.split import leakage_report, report_markdown, split_corpus, write_splits
+
+    with user_errors():
+        conversations = corpus.read_conversations(file)
+        splits = split_corpus(conversations, by.value, valid, test, seed)
+        report = leakage_report(splits, by.value)
+        write_text_atomic(report_dir / f"{name}_leakage.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(report_dir / f"{name}_leakage.md", report_markdown(report))
+        if report["leaks"]:
+            raise PipelineError(
+                f"split --by {by.value} leaks: "
+                + "; ".join(report["leaks"])
+                + f"; no split written (report: {report_dir / name}_leakage.md)"
+            )
+        for path in write_splits(splits, out_dir):
+            typer.echo(f"wrote {path} ({report['splits'][path.stem]['conversations']} conversations)")
 
 
 def main() -> None:

@@ -86,6 +86,7 @@ class _Draft:
     clock: datetime
     messages: list[dict] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)
 
     def say(self, author: str, template: Template, gap_minutes: float) -> None:
         self.clock += timedelta(minutes=gap_minutes)
@@ -101,7 +102,12 @@ class _Draft:
         self.flags.update(template.flags)
 
     def pick(self, pool: str, **where) -> Template:
-        return self.grammar.pick(self.rng, pool, self.family, **where)
+        """A template of this conversation's family, preferring ones not used yet in it."""
+        candidates = self.grammar.templates(pool, self.family, **where)
+        fresh = [t for t in candidates if t.id not in self.used]
+        template = self.rng.choice(fresh or candidates)
+        self.used.add(template.id)
+        return template
 
 
 class Synthesizer:
@@ -181,17 +187,18 @@ class Synthesizer:
         early += [s for s, p in (("gifts", 0.55), ("risk_assessment", 0.55)) if rng.random() < p]
         rng.shuffle(early)
         early.insert(0, "trust_building")  # rapport comes first
-        if rng.random() < 0.35:  # a false identity is usually claimed at the start
+        if rng.random() < 0.4:  # a false identity is usually claimed at the start
             early.insert(rng.randint(0, 1), "deception")
         middle = [
             s
             for s, p in (
                 ("secrecy", 0.75),
-                ("isolation", 0.55),
+                ("isolation", 0.6),
                 ("gifts", 0.3),
                 ("risk_assessment", 0.35),
                 ("trust_building", 0.5),
-                ("deception", 0.2),
+                ("deception", 0.25),
+                ("isolation", 0.4),  # isolation often returns as the relationship deepens
             )
             if rng.random() < p
         ]
@@ -221,7 +228,8 @@ class Synthesizer:
             if rng.random() < 0.85:
                 reply_pool = rng.choices(list(PERSONAS[persona]), list(PERSONAS[persona].values()))[0]
                 d.say(child, d.pick(reply_pool), gap_minutes=rng.uniform(0.2, 8))
-                if reply_pool == "child_help" and rng.random() < 0.5:
+                # A child who pushes back late in the chat sometimes ends it there.
+                if reply_pool == "child_help" and 2 * i >= len(beats) and len(d.messages) >= 12 and rng.random() < 0.5:
                     ended_by_child = True
                     break
         if not ended_by_child:
@@ -308,9 +316,9 @@ class Synthesizer:
 
     def _benign_hard_negative(self, d: _Draft, a: str, b: str) -> dict:
         rng = d.rng
-        themes = rng.sample(HARD_NEGATIVE_THEMES, rng.randint(1, 2))
+        themes = rng.sample(HARD_NEGATIVE_THEMES, rng.randint(2, 3))
         for author in self._turns(rng, a, b, self._length(rng, self.config.benign_messages)):
-            pool = rng.choice(themes) if rng.random() < 0.7 else "peer_chat"
+            pool = rng.choice(themes) if rng.random() < 0.6 else "peer_chat"
             d.say(author, d.pick(pool), gap_minutes=rng.uniform(0.2, 45))
         return {"scenario": "benign_hard_negative", "themes": themes}
 

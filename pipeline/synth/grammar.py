@@ -195,9 +195,6 @@ class Grammar:
             self._by_family[key] = chosen
         return self._by_family[key]
 
-    def pick(self, rng: random.Random, pool: str, family: int, **where) -> Template:
-        return rng.choice(self.templates(pool, family, **where))
-
     def render(self, rng: random.Random, template: Template) -> str:
         return _tidy(self._expand(rng, template.parts))
 
