@@ -13,10 +13,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: run test lint bench codebook clean setup setup-dev labelstudio-venv
+.PHONY: run test lint bench ui codebook clean setup setup-dev labelstudio-venv
 
 run: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	@cat reports/leaderboard.md
+
+# The MLflow UI on the local store (loopback only).
+ui: $(VENV)/.installed
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath mlflow.db)" \
+		--default-artifact-root "file://$(abspath mlartifacts)" --host 127.0.0.1 --port 5000
 
 test: $(VENV)/.installed-dev $(LS_VENV)/.installed
 	LABEL_STUDIO_PYTHON="$(abspath $(LS_VENV))/bin/python" PATH="$(abspath $(BIN)):$$PATH" \

@@ -379,6 +379,12 @@ def split(
     seed: int = typer.Option(0, "--seed"),
     report_dir: Path = typer.Option(Path("reports"), "--report-dir", help="Where the leakage report goes."),
     name: str = typer.Option("split", "--name", help="Report file name: <name>_leakage.md/.json."),
+    family_holdout: float = typer.Option(
+        0.0,
+        "--family-holdout",
+        help="Also set aside this fraction of whole "
+        "template families as heldout_families.jsonl (unseen-phrasing test).",
+    ),
 ) -> None:
     """Leakage-safe train/valid/test splits, stratified by label and kind, with a leakage report."""
     from pipeline.io import write_text_atomic
@@ -386,7 +392,7 @@ def split(
 
     with user_errors():
         conversations = corpus.read_conversations(file)
-        splits = split_corpus(conversations, by.value, valid, test, seed)
+        splits = split_corpus(conversations, by.value, valid, test, seed, family_holdout)
         report = leakage_report(splits, by.value)
         write_text_atomic(report_dir / f"{name}_leakage.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(report_dir / f"{name}_leakage.md", report_markdown(report))
@@ -398,6 +404,129 @@ def split(
             )
         for path in write_splits(splits, out_dir):
             typer.echo(f"wrote {path} ({report['splits'][path.stem]['conversations']} conversations)")
+
+
+# ---------------------------------------------------------------- models
+
+
+class ModelKind(str, Enum):
+    lexicon = "lexicon"
+    tfidf = "tfidf"
+
+
+@app.command()
+def train(
+    model: ModelKind = typer.Option(..., "--model", help="Model kind."),
+    train_file: Path = typer.Option(..., "--train", exists=True, dir_okay=False, help="Training corpus (JSONL)."),
+    valid_file: Path = typer.Option(..., "--valid", exists=True, dir_okay=False, help="Validation corpus (JSONL)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    param: list[str] = typer.Option([], "--param", help="key=value overrides (risk.method=coverage, C=2, ...)."),
+    params_file: Path | None = typer.Option(
+        None, "--params", exists=True, dir_okay=False, help="params.yaml: the model's section, risk and base.seed."
+    ),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+) -> None:
+    """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
+    from pipeline.params import load_params, section
+    from pipeline.params import seed as base_seed
+    from pipeline.train import parse_overrides, train_model
+
+    with user_errors():
+        loaded = load_params(params_file) if params_file else {}
+        overrides = parse_overrides(param)
+        settings = {**section(loaded, model.value, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
+        risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
+        seed = int(settings.pop("seed", base_seed(loaded)))
+        trained = train_model(model.value, train_file, valid_file, out, settings, risk, seed, track=not no_track)
+        typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", help="Model directory or MLflow model URI (runs:/<id>/model)."),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Corpus to evaluate on."),
+    out: Path = typer.Option(..., "--out", help="metrics.json to write (predictions go to <out>.predictions.json)."),
+    plots: Path | None = typer.Option(None, "--plots", help="Directory for the plots."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Data set name (default: the file's stem)."),
+    bootstrap: int = typer.Option(500, "--bootstrap", min=0, help="Bootstrap samples for 95% intervals."),
+    seed: int = typer.Option(0, "--seed"),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+) -> None:
+    """Message, conversation and early-warning metrics with bootstrap intervals."""
+    from pipeline.evaluate import evaluate_model
+
+    with user_errors():
+        metrics = evaluate_model(model, data, out, plots, dataset, bootstrap, seed, track=not no_track)
+        conv = metrics["conversation"] or {}
+        msg = metrics["message"] or {}
+        typer.echo(
+            f"wrote {out}: message macro-F1 {msg.get('macro_f1')}, conversation F0.5 {conv.get('f0_5')}, "
+            f"latency-F1 {(metrics['early'] or {}).get('latency_f1')}"
+        )
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., "--model", help="Model directory or MLflow model URI."),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False),
+    out: Path = typer.Option(..., "--out", help="Scored corpus (JSONL)."),
+) -> None:
+    """Score a corpus: per-message probabilities and predicted labels, per-conversation risk and first alert."""
+    from pipeline.evaluate import score_corpus
+
+    with user_errors():
+        typer.echo(f"wrote {out} ({score_corpus(model, data, out)} conversations)")
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Predictions of model A (<metrics>.predictions.json)."
+    ),
+    b: Path = typer.Argument(..., exists=True, dir_okay=False, help="Predictions of model B on the same data."),
+    samples: int = typer.Option(1000, "--samples", min=10),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path | None = typer.Option(None, "--out", help="Also write the comparison as JSON."),
+) -> None:
+    """Paired bootstrap: B - A for each headline metric, with a 95% interval."""
+    from pipeline.evaluate import compare_predictions
+    from pipeline.io import write_text_atomic
+
+    with user_errors():
+        result = compare_predictions(a, b, samples, seed)
+        lines = [
+            f"# {result['b']['model']} (B) vs {result['a']['model']} (A) on {result['dataset']}",
+            "",
+            "| metric | A | B | B - A | 95% interval |",
+            "|---|---|---|---|---|",
+        ]
+        for key, row in result["metrics"].items():
+            if ".per_label." in key:
+                continue
+            lines.append(
+                f"| {key} | {row['a']:.4f} | {row['b']:.4f} | {row['difference']:+.4f} | "
+                f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] |"
+            )
+        typer.echo("\n".join(lines))
+        if out:
+            write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+
+
+@app.command()
+def leaderboard(
+    out: Path | None = typer.Option(None, "--out", help="Also write the Markdown table to this file."),
+    all_runs: bool = typer.Option(False, "--all", help="Every run, not only the newest per model and data set."),
+) -> None:
+    """A Markdown table of evaluation runs from MLflow, with intervals."""
+    from pipeline import tracking
+    from pipeline.io import write_text_atomic
+    from pipeline.leaderboard import leaderboard_markdown
+
+    with user_errors():
+        table = leaderboard_markdown(tracking.evaluation_runs(), latest_only=not all_runs)
+        if out:
+            write_text_atomic(out, table)
+        typer.echo(table)
 
 
 def main() -> None:

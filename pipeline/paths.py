@@ -1,5 +1,10 @@
-"""Where things live. Paths are resolved from the repository root so that commands work
-from any working directory (and inside ``dvc exp run``, which sets ``DVC_ROOT``)."""
+"""Where things live, resolved once per process.
+
+The project root is ``$DVC_ROOT`` when DVC runs a stage (``dvc repro``, ``dvc exp run``), else
+the nearest folder above the working directory that holds ``dvc.yaml`` and ``params.yaml``
+(so a copy of the repository uses its own configs, data and MLflow store), else the folder
+above the installed package.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,19 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = Path(os.environ.get("DVC_ROOT") or PACKAGE_DIR.parent)
+
+
+def find_repo_root() -> Path:
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "params.yaml").is_file():
+            return folder
+    return PACKAGE_DIR.parent
+
+
+REPO_ROOT = find_repo_root()
 CONFIGS_DIR = REPO_ROOT / "configs"
 DEFAULT_SCHEMA_PATH = CONFIGS_DIR / "schema.yaml"
 

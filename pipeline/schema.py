@@ -7,6 +7,7 @@ defined, both languages present) and reports each problem with the YAML line it 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,9 @@ class Label(_Strict):
     progression: Progression
     sources: list[SourceRef] = Field(min_length=1)
     examples: dict[str, ExampleSet]
+    # Lexicon cue patterns (Python regular expressions, case-insensitive) per language, used by
+    # the rule baseline in the spirit of ChatCoder's rule coding. Optional per label.
+    cues: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Source(_Strict):
@@ -218,6 +222,14 @@ def _consistency_problems(schema: Schema) -> list[tuple[Loc, str]]:
                         problems.append((loc, f"a positive example of '{label.id}' must carry '{label.id}'"))
                     if polarity == "hard_negative" and has_own:
                         problems.append((loc, f"a hard negative of '{label.id}' must not carry '{label.id}'"))
+        for lang, patterns in label.cues.items():
+            if lang not in schema.languages:
+                problems.append((("labels", i, "cues", lang), f"unknown language; expected one of {schema.languages}"))
+            for k, pattern in enumerate(patterns):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problems.append((("labels", i, "cues", lang, k), f"expected a valid regular expression: {exc}"))
     for i, flag in enumerate(schema.conversation.flags):
         if flag.source.source not in source_ids:
             problems.append(

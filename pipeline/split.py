@@ -28,6 +28,7 @@ from pipeline.io import atomic_write
 
 SplitBy = Literal["conversation", "author", "family"]
 SPLIT_NAMES = ("train", "valid", "test")
+HELDOUT = "heldout_families"  # optional fourth split: whole template families kept out of the other three
 
 
 class LeakageError(PipelineError):
@@ -92,19 +93,33 @@ def _hold_out(indices: np.ndarray, strata: list[str], groups: list, fraction: fl
 
 
 def split_corpus(
-    conversations: Sequence[Conversation], by: SplitBy, valid: float, test: float, seed: int
+    conversations: Sequence[Conversation],
+    by: SplitBy,
+    valid: float,
+    test: float,
+    seed: int,
+    family_holdout: float = 0.0,
 ) -> dict[str, list[Conversation]]:
+    """train/valid/test, grouped by ``by``; with ``family_holdout`` > 0, first set aside whole
+    template families as a fourth split (``heldout_families``) for a test on unseen phrasing."""
     if not 0 <= valid < 1 or not 0 < test < 1 or valid + test >= 1:
         raise PipelineError(f"expected 0 <= valid, 0 < test and valid + test < 1, found valid={valid}, test={test}")
-    groups = groups_for(conversations, by)
     strata = _strata(conversations)
     everything = np.arange(len(conversations))
-    rest, test_idx = _hold_out(everything, strata, groups, test, seed)
-    train_idx, valid_idx = _hold_out(rest, strata, groups, valid / (1 - test), seed + 1)
-    return {
+    heldout_idx = np.array([], dtype=int)
+    if family_holdout > 0:
+        families = groups_for(conversations, "family")
+        everything, heldout_idx = _hold_out(everything, strata, families, family_holdout, seed + 2)
+    groups = groups_for(conversations, by)
+    rest, test_idx = _hold_out(everything, strata, groups, test / (1 - family_holdout), seed)
+    train_idx, valid_idx = _hold_out(rest, strata, groups, valid / (1 - family_holdout - test), seed + 1)
+    out = {
         name: [conversations[i] for i in sorted(idx)]
         for name, idx in zip(SPLIT_NAMES, (train_idx, valid_idx, test_idx), strict=True)
     }
+    if family_holdout > 0:
+        out[HELDOUT] = [conversations[i] for i in sorted(heldout_idx)]
+    return out
 
 
 def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[str, Any]:
@@ -131,7 +146,10 @@ def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[s
             "kinds": dict(sorted(Counter(c.kind or "unknown" for c in convs).items())),
             "labelled_messages": sum(bool(m.labels) for c in convs for m in c.messages),
         }
-    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+    pairs = [("train", "valid"), ("train", "test"), ("valid", "test")]
+    if HELDOUT in splits:
+        pairs += [(name, HELDOUT) for name in SPLIT_NAMES]
+    for a, b in pairs:
         shared_texts = texts(splits[a]) & texts(splits[b])
         report["shared"][f"{a}-{b}"] = {
             "conversation_ids": sorted(ids(splits[a]) & ids(splits[b]))[:20],
@@ -142,14 +160,15 @@ def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[s
             "duplicate_texts_share_of_" + b: round(len(shared_texts) / max(1, len(texts(splits[b]))), 4),
             "duplicate_texts_examples": sorted(shared_texts, key=lambda t: (-len(t), t))[:5],
         }
-    promised = {"conversation": "conversation_ids_count", "author": "authors_count"}
     leaks = []
-    for pair, shared in report["shared"].items():
+    for a, b in pairs:
+        pair = f"{a}-{b}"
+        shared = report["shared"][pair]
         if shared["conversation_ids_count"]:
             leaks.append(f"{pair}: {shared['conversation_ids_count']} conversation id(s) in both")
-        if by == "author" and shared[promised["author"]]:
+        if by == "author" and shared["authors_count"]:
             leaks.append(f"{pair}: {shared['authors_count']} author(s) in both")
-        if by == "family" and shared["template_families"]:
+        if (by == "family" or b == HELDOUT) and shared["template_families"]:
             leaks.append(f"{pair}: template families {shared['template_families']} in both")
     report["leaks"] = leaks
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import shutil
 import subprocess
 
@@ -12,6 +13,14 @@ import pytest
 from pipeline import corpus
 from pipeline.exports import render_exports
 from tests.conftest import BIN, REPO
+
+
+def _mlflow_runs(db):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("grooming-risk")
+    return client.search_runs([experiment.experiment_id])
 
 
 def _sh(*args: str, cwd, env) -> subprocess.CompletedProcess:
@@ -45,11 +54,18 @@ def project_copy(tmp_path):
         "GIT_COMMITTER_EMAIL": "t@example.invalid",
     }
     env.pop("GROOMING_RISK_SCHEMA", None)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the copy's own default store: <copy>/mlflow.db
     # A small corpus keeps the run short; everything else is the default pipeline.
     params = dest / "params.yaml"
-    params.write_text(
-        params.read_text(encoding="utf-8").replace("conversations: 12000", "conversations: 60"), encoding="utf-8"
-    )
+    text = params.read_text(encoding="utf-8")
+    for old, new in (
+        ("conversations: 12000", "conversations: 120"),
+        ("bootstrap: 500", "bootstrap: 20"),
+        ("max_train_messages: null", "max_train_messages: 1500"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    params.write_text(text, encoding="utf-8")
     _sh("git", "init", "-q", cwd=dest, env=env)
     _sh("git", "add", "-A", cwd=dest, env=env)
     _sh("git", "commit", "-q", "-m", "copy", cwd=dest, env=env)
@@ -64,25 +80,52 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     for name, content in render_exports(schema).items():
         assert (export_dir / name).read_text(encoding="utf-8") == content
     synthetic = corpus.read_conversations(dest / "data" / "synthetic" / "corpus.jsonl")
-    assert len(synthetic) == 60
+    assert len(synthetic) == 120
     stats = json.loads((dest / "reports" / "corpus_stats_synthetic.json").read_text(encoding="utf-8"))
-    assert stats["conversations"] == 60
+    assert stats["conversations"] == 120
+    for model in ("lexicon", "tfidf"):
+        for dataset in ("test", "heldout_families", "handwritten"):
+            metrics = json.loads((dest / "metrics" / model / f"{dataset}.json").read_text(encoding="utf-8"))
+            assert metrics["dataset"]["name"] == dataset and "f0_5" in metrics["conversation"]
+            assert (dest / "plots" / model / dataset / "pr_curves.png").exists()
+    leaderboard = (dest / "reports" / "leaderboard.md").read_text(encoding="utf-8")
+    assert "| tfidf | handwritten |" in leaderboard and "| lexicon | heldout_families |" in leaderboard
+    runs = _mlflow_runs(dest / "mlflow.db")
+    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 2, "evaluate": 6}
+    assert all(r.info.artifact_uri.startswith((dest / "mlartifacts").as_uri()) for r in runs)
+    shown = json.loads(_sh(str(BIN / "dvc"), "metrics", "show", "--json", cwd=dest, env=env).stdout)
+    assert "metrics/tfidf/test.json" in json.dumps(shown)
     assert (dest / "reports" / "corpus_stats_handwritten.md").exists()
     again = _sh(str(BIN / "dvc"), "repro", cwd=dest, env=env)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
     status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
     assert "up to date" in status.stdout
+    assert len(_mlflow_runs(dest / "mlflow.db")) == 8  # nothing reran, nothing was logged again
 
 
 @pytest.mark.slow
 def test_dvc_exp_run_with_a_changed_param(project_copy):
-    """An experiment with another seed gives another corpus, and `dvc exp show` lists both."""
+    """An experiment with another seed gives another corpus and new MLflow runs named after it."""
     dest, env = project_copy
     dvc = str(BIN / "dvc")
     _sh(dvc, "exp", "run", "--name", "seed-a", cwd=dest, env=env)
     first = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
-    _sh(dvc, "exp", "run", "--name", "seed-b", "--set-param", "base.seed=7", cwd=dest, env=env)
+    _sh(
+        dvc,
+        "exp",
+        "run",
+        "--name",
+        "seed-b",
+        "--set-param",
+        "base.seed=7",
+        "--set-param",
+        "tfidf.C=2.0",
+        cwd=dest,
+        env=env,
+    )
     second = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
     assert first != second
+    names = Counter(r.info.run_name for r in _mlflow_runs(dest / "mlflow.db"))
+    assert names["seed-a"] == 8 and names["seed-b"] == 8
     shown = json.loads(_sh(dvc, "exp", "show", "--json", cwd=dest, env=env).stdout)
     assert {"seed-a", "seed-b"} <= {exp.get("name") for row in shown for exp in row.get("experiments") or []}

@@ -1,0 +1,160 @@
+"""The one model interface shared by every model kind.
+
+A model turns conversations into per-message label probabilities; everything above that
+(per-label thresholds, conversation risk after every message, the first alert) is shared
+code, so every kind is judged the same way. A fitted model saves itself to a
+self-describing directory: ``model.json`` (kind, schema version, label list, thresholds,
+risk settings, params) plus whatever files the kind needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.corpus import Conversation
+from pipeline.errors import PipelineError
+from pipeline.io import write_text_atomic
+from pipeline.risk import RiskConfig, RiskScorer, best_threshold
+
+MODEL_FILE = "model.json"
+
+
+@dataclass
+class ConversationPrediction:
+    conversation_id: str
+    probabilities: np.ndarray  # (n_messages, n_labels)
+    predicted: np.ndarray  # (n_messages, n_labels) booleans: probability >= label threshold
+    risk: np.ndarray  # (n_messages,) running risk after each message
+    alert: int | None  # index of the first alerting message
+
+
+def label_matrix(conversation: Conversation, label_ids: list[str]) -> np.ndarray:
+    """Gold labels as a 0/1 matrix; rows of unannotated messages are -1."""
+    index = {label: j for j, label in enumerate(label_ids)}
+    matrix = np.zeros((len(conversation.messages), len(label_ids)), dtype=int)
+    for i, message in enumerate(conversation.messages):
+        if message.labels is None:
+            matrix[i] = -1
+        for label in message.labels or []:
+            if label in index:
+                matrix[i, index[label]] = 1
+    return matrix
+
+
+class Model:
+    """Base class: subclasses implement ``_fit``, ``message_probabilities`` and their files."""
+
+    kind: ClassVar[str] = "base"
+    registry: ClassVar[dict[str, type[Model]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Model.registry[cls.kind] = cls
+
+    def __init__(
+        self,
+        label_ids: list[str],
+        params: dict[str, Any] | None = None,
+        risk: RiskConfig | None = None,
+        seed: int = 0,
+        schema_version: int | None = None,
+    ):
+        self.label_ids = list(label_ids)
+        self.params = dict(params or {})
+        self.seed = seed
+        self.schema_version = schema_version
+        self.thresholds_ = np.full(len(self.label_ids), 0.5)
+        self.risk_ = RiskScorer(risk or RiskConfig(), self.label_ids)
+
+    # -------------------------------------------------------------- interface
+
+    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
+        """Learn from train (and valid, for early stopping); nothing to do for rule models."""
+
+    def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _save_files(self, directory: Path) -> None:
+        pass
+
+    def _load_files(self, directory: Path) -> None:
+        pass
+
+    # ----------------------------------------------------------------- shared
+
+    def fit(self, train: list[Conversation], valid: list[Conversation]) -> Model:
+        self._fit(train, valid)
+        self.tune(valid)
+        return self
+
+    def tune(self, valid: list[Conversation]) -> None:
+        """Per-label thresholds (best F1 on annotated valid messages), then the risk scorer."""
+        probabilities = self.message_probabilities(valid)
+        gold = [label_matrix(c, self.label_ids) for c in valid]
+        annotated = [g[:, 0] >= 0 for g in gold]
+        if any(a.any() for a in annotated):
+            p = np.vstack([pr[a] for pr, a in zip(probabilities, annotated, strict=True)])
+            y = np.vstack([g[a] for g, a in zip(gold, annotated, strict=True)])
+            self.thresholds_ = np.array([best_threshold(y[:, j], p[:, j]) for j in range(len(self.label_ids))])
+        self.risk_.fit(probabilities, [c.label for c in valid], self.thresholds_, seed=self.seed)
+
+    def predict(self, conversations: list[Conversation]) -> list[ConversationPrediction]:
+        out = []
+        for conversation, probabilities in zip(conversations, self.message_probabilities(conversations), strict=True):
+            risk = self.risk_.running(probabilities)
+            out.append(
+                ConversationPrediction(
+                    conversation_id=conversation.conversation_id,
+                    probabilities=probabilities,
+                    predicted=probabilities >= self.thresholds_,
+                    risk=risk,
+                    alert=self.risk_.alert(probabilities, risk),
+                )
+            )
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "schema_version": self.schema_version,
+            "label_ids": self.label_ids,
+            "thresholds": dict(zip(self.label_ids, self.thresholds_.round(6).tolist(), strict=True)),
+            "risk": self.risk_.to_dict(),
+            "params": self.params,
+            "seed": self.seed,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_files(directory)
+        write_text_atomic(directory / MODEL_FILE, json.dumps(self.describe(), indent=2, ensure_ascii=False) + "\n")
+        return directory
+
+
+def load_model(directory: str | Path) -> Model:
+    """Load a model directory written by ``Model.save``."""
+    directory = Path(directory)
+    try:
+        info = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{directory}: not a model directory (no {MODEL_FILE})") from None
+    import pipeline.models  # noqa: F401  (registers every kind)
+
+    cls = Model.registry.get(info["kind"])
+    if cls is None:
+        raise PipelineError(
+            f"{directory}: unknown model kind '{info['kind']}'; expected one of {sorted(Model.registry)}"
+        )
+    model = cls(
+        info["label_ids"], info.get("params"), seed=info.get("seed", 0), schema_version=info.get("schema_version")
+    )
+    model.thresholds_ = np.array([info["thresholds"][label] for label in model.label_ids])
+    model.risk_ = RiskScorer.from_dict(info["risk"], model.label_ids)
+    model._load_files(directory)
+    return model

@@ -1,0 +1,133 @@
+"""The TF-IDF baseline: word and character n-grams, one-vs-rest logistic regression.
+
+The input of a message is the message itself plus its ``context_messages`` previous
+messages: the message's own n-grams and, in a separate block weighted by
+``context_weight``, the context's word n-grams (so context informs but does not drown the
+message). Class weights balance each label; per-label thresholds are tuned on valid.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from scipy import sparse
+
+from pipeline.corpus import Conversation
+from pipeline.models.base import Model, label_matrix
+
+ARTIFACTS_FILE = "tfidf.joblib"
+DEFAULTS: dict[str, Any] = {
+    "context_messages": 2,
+    "context_weight": 0.5,
+    "word_ngrams": [1, 2],
+    "char_ngrams": [2, 5],
+    "min_df": 2,
+    "max_features": 200000,
+    "C": 4.0,
+    "max_train_messages": None,
+}
+
+
+def message_texts(conversations: list[Conversation], context: int) -> tuple[list[str], list[str]]:
+    """Each message's text and the text of its ``context`` previous messages (oldest first)."""
+    texts, contexts = [], []
+    for conversation in conversations:
+        messages = [m.text for m in conversation.messages]
+        for i, text in enumerate(messages):
+            texts.append(text)
+            contexts.append(" \n ".join(messages[max(0, i - context) : i]))
+    return texts, contexts
+
+
+class TfidfModel(Model):
+    kind = "tfidf"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params = {**DEFAULTS, **self.params}
+
+    def _vectorizers(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        p = self.params
+        word = TfidfVectorizer(
+            ngram_range=tuple(p["word_ngrams"]),
+            min_df=p["min_df"],
+            sublinear_tf=True,
+            max_features=p["max_features"],
+            lowercase=True,
+        )
+        char = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(p["char_ngrams"]),
+            min_df=p["min_df"],
+            sublinear_tf=True,
+            max_features=p["max_features"],
+            lowercase=True,
+        )
+        ctx = TfidfVectorizer(
+            ngram_range=(1, 1),
+            min_df=p["min_df"],
+            sublinear_tf=True,
+            max_features=p["max_features"] // 4,
+            lowercase=True,
+        )
+        return word, char, ctx
+
+    def _features(self, texts: list[str], contexts: list[str]):
+        word, char, ctx = self.vectorizers_
+        return sparse.hstack(
+            [word.transform(texts), char.transform(texts), self.params["context_weight"] * ctx.transform(contexts)]
+        ).tocsr()
+
+    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        texts, contexts = message_texts(train, self.params["context_messages"])
+        gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
+        keep = np.flatnonzero(gold[:, 0] >= 0)  # annotated messages only
+        limit = self.params["max_train_messages"]
+        if limit and len(keep) > limit:
+            keep = np.array(sorted(random.Random(self.seed).sample(list(keep), limit)))
+        texts = [texts[i] for i in keep]
+        contexts = [contexts[i] for i in keep]
+        y = gold[keep]
+        word, char, ctx = self._vectorizers()
+        word.fit(texts)
+        char.fit(texts)
+        ctx.fit(contexts)
+        self.vectorizers_ = (word, char, ctx)
+        features = self._features(texts, contexts)
+        self.present_ = y.sum(axis=0) > 0  # labels absent from train get probability 0
+        classifier = OneVsRestClassifier(
+            LogisticRegression(
+                C=self.params["C"], class_weight="balanced", solver="liblinear", random_state=self.seed, max_iter=1000
+            )
+        )
+        self.classifier_ = classifier.fit(features, y[:, self.present_])
+
+    def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
+        texts, contexts = message_texts(conversations, self.params["context_messages"])
+        probabilities = np.zeros((len(texts), len(self.label_ids)))
+        if texts:
+            probabilities[:, self.present_] = self.classifier_.predict_proba(self._features(texts, contexts))
+        out, start = [], 0
+        for conversation in conversations:
+            out.append(probabilities[start : start + len(conversation.messages)])
+            start += len(conversation.messages)
+        return out
+
+    def _save_files(self, directory: Path) -> None:
+        joblib.dump(
+            {"vectorizers": self.vectorizers_, "classifier": self.classifier_, "present": self.present_},
+            directory / ARTIFACTS_FILE,
+        )
+
+    def _load_files(self, directory: Path) -> None:
+        state = joblib.load(directory / ARTIFACTS_FILE)
+        self.vectorizers_, self.classifier_, self.present_ = state["vectorizers"], state["classifier"], state["present"]

@@ -1,0 +1,188 @@
+"""Everything that talks to MLflow lives here.
+
+Default store: ``sqlite:///<repo root>/mlflow.db`` with artifacts in ``<repo root>/mlartifacts``
+(both git-ignored), anchored at the repository root, also inside ``dvc exp run`` (``DVC_ROOT``).
+``MLFLOW_TRACKING_URI`` overrides the store. Each training or evaluation is one run with params,
+metrics, plots, its input data sets (``mlflow.data``, with digests) and tags (git commit, DVC
+stage, data set); the run name comes from ``DVC_EXP_NAME`` when DVC sets it. Trained models are
+also logged as MLflow pyfunc models: ``mlflow.pyfunc.load_model(uri).predict(message_table)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.paths import REPO_ROOT
+
+EXPERIMENT = "grooming-risk"
+MODEL_ARTIFACT = "model"
+PYFUNC_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "pydantic", "pyyaml", "joblib", "scipy", "mlflow"]
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def artifact_root() -> str:
+    return (REPO_ROOT / "mlartifacts").as_uri()
+
+
+def _mlflow():
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage output readable
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow
+
+
+def experiment_id(name: str = EXPERIMENT) -> str:
+    mlflow = _mlflow()
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return mlflow.create_experiment(name, artifact_location=artifact_root())
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+@contextlib.contextmanager
+def run(stage: str, run_name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """An MLflow run for one pipeline stage."""
+    mlflow = _mlflow()
+    name = os.environ.get("DVC_EXP_NAME") or run_name
+    all_tags = {"stage": stage, "dvc.stage": os.environ.get("DVC_STAGE", stage), **(tags or {})}
+    commit = _git_commit()
+    if commit:
+        all_tags["git.commit"] = commit
+    if os.environ.get("DVC_EXP_NAME"):
+        all_tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    with mlflow.start_run(experiment_id=experiment_id(), run_name=name, tags=all_tags) as active:
+        yield active
+
+
+def log_params(params: dict[str, Any]) -> None:
+    mlflow = _mlflow()
+    flat = {k: json.dumps(v) if isinstance(v, (list, tuple)) else v for k, v in flatten(params).items()}
+    mlflow.log_params({k: str(v)[:6000] for k, v in flat.items()})
+
+
+def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    mlflow = _mlflow()
+    numeric = {
+        k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    for key, (low, high) in flatten(metrics.get("intervals", {})).items() if "intervals" in metrics else []:
+        numeric[f"ci_low.{key}"] = float(low)
+        numeric[f"ci_high.{key}"] = float(high)
+    numeric = {k: v for k, v in numeric.items() if not k.startswith("intervals.")}
+    mlflow.log_metrics(numeric, step=step)
+
+
+def log_artifacts(path: str | Path, artifact_path: str | None = None) -> None:
+    mlflow = _mlflow()
+    path = Path(path)
+    if path.is_dir():
+        mlflow.log_artifacts(str(path), artifact_path)
+    elif path.exists():
+        mlflow.log_artifact(str(path), artifact_path)
+
+
+def log_dataset(conversations, name: str, source: str | Path, context: str) -> None:
+    """Record an input data set (its message table, with MLflow's digest) on the active run."""
+    mlflow = _mlflow()
+    import mlflow.data
+
+    from pipeline.corpus import to_message_frame
+
+    frame = to_message_frame(conversations)[["conversation_id", "message_index", "author", "text", "labels", "label"]]
+    frame = frame.assign(labels=frame["labels"].map(lambda v: None if v is None else ";".join(v)))
+    dataset = mlflow.data.from_pandas(frame, source=str(source), name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_model(model_dir: str | Path) -> str:
+    """Log a saved model directory as an MLflow pyfunc model; return its ``runs:/`` URI."""
+    mlflow = _mlflow()
+    import mlflow.pyfunc
+
+    from pipeline.serving import GroomingRiskPyfunc
+
+    info = mlflow.pyfunc.log_model(
+        name=MODEL_ARTIFACT,
+        python_model=GroomingRiskPyfunc(),
+        artifacts={"model_dir": str(model_dir)},
+        pip_requirements=PYFUNC_REQUIREMENTS,
+    )
+    return f"runs:/{mlflow.active_run().info.run_id}/{MODEL_ARTIFACT}" if info else ""
+
+
+def load_model(reference: str | Path):
+    """A model from a directory, or from an MLflow model URI (``runs:/...``, ``models:/...``)."""
+    from pipeline.models.base import load_model as load_directory
+
+    path = Path(str(reference))
+    if path.exists():
+        return load_directory(path)
+    if not str(reference).startswith(("runs:/", "models:/", "mlflow-artifacts:/")) and "://" not in str(reference):
+        raise PipelineError(f"{reference}: no such model directory or MLflow model URI")
+    mlflow = _mlflow()
+    import mlflow.pyfunc
+
+    try:
+        loaded = mlflow.pyfunc.load_model(str(reference), dst_path=tempfile.mkdtemp(prefix="grooming-risk-model-"))
+    except Exception as exc:  # MLflow raises many kinds for a bad URI
+        raise PipelineError(f"{reference}: cannot load the MLflow model: {exc}") from None
+    return loaded.unwrap_python_model().model
+
+
+def evaluation_runs() -> list[dict[str, Any]]:
+    """Finished evaluation runs, newest first, as plain dicts (for the leaderboard)."""
+    mlflow = _mlflow()
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id()],
+        filter_string="tags.stage = 'evaluate'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
+    return [
+        {
+            "run_id": r.info.run_id,
+            "run_name": r.info.run_name,
+            "start_time": r.info.start_time,
+            "tags": dict(r.data.tags),
+            "metrics": dict(r.data.metrics),
+            "params": dict(r.data.params),
+        }
+        for r in runs
+    ]

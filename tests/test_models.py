@@ -1,0 +1,252 @@
+"""Model kinds on the shared interface, the CLI commands around them, and real MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pipeline import corpus
+from pipeline.models import LexiconModel, TfidfModel, load_model
+from pipeline.split import split_corpus
+from pipeline.synth.generator import SynthConfig, synthesize
+from tests.conftest import REPO, run_cli
+
+METRIC_KEYS = [
+    "message.per_label.secrecy.precision",
+    "message.per_label.secrecy.recall",
+    "message.per_label.secrecy.f1",
+    "message.per_label.secrecy.support",
+    "message.per_label.secrecy.pr_auc",
+    "message.macro_f1",
+    "message.core_macro_f1",
+    "message.micro_f1",
+    "conversation.precision",
+    "conversation.recall",
+    "conversation.f1",
+    "conversation.f0_5",
+    "conversation.f2",
+    "conversation.roc_auc",
+    "conversation.pr_auc",
+    "conversation.support",
+    "early.latency_f1",
+    "early.median_alert_message",
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A small synthetic corpus split three ways, written as files."""
+    root = tmp_path_factory.mktemp("models")
+    conversations = list(synthesize(SynthConfig(conversations=240), seed=21))
+    splits = split_corpus(conversations, "conversation", valid=0.2, test=0.2, seed=1)
+    paths = {}
+    for name, convs in splits.items():
+        paths[name] = root / f"{name}.jsonl"
+        corpus.write_conversations(paths[name], convs)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def mlflow_env(tmp_path_factory):
+    """A real MLflow sqlite store of its own for this module's CLI runs."""
+    root = tmp_path_factory.mktemp("mlflow")
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="module")
+def trained(data, mlflow_env, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    for kind in ("lexicon", "tfidf"):
+        result = run_cli(
+            "train",
+            "--model",
+            kind,
+            "--train",
+            data["train"],
+            "--valid",
+            data["valid"],
+            "--out",
+            out / kind,
+            "--params",
+            REPO / "params.yaml",
+            "--param",
+            "max_train_messages=3000",
+            env=mlflow_env,
+        )
+        assert result.returncode == 0, result.stderr
+    return out
+
+
+def _get(metrics: dict, dotted: str):
+    value = metrics
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def test_model_directory_describes_itself(trained, schema):
+    for kind in ("lexicon", "tfidf"):
+        info = json.loads((trained / kind / "model.json").read_text(encoding="utf-8"))
+        assert info["kind"] == kind and info["schema_version"] == schema.version
+        assert info["label_ids"] == schema.label_ids and set(info["thresholds"]) == set(schema.label_ids)
+        assert info["risk"]["config"]["method"] == "max" and 0 <= info["risk"]["threshold"] <= 1
+        assert json.loads((trained / kind / "mlflow.json").read_text())["model_uri"].startswith("runs:/")
+
+
+def test_save_and_load_give_the_same_predictions(trained, data):
+    conversations = corpus.read_conversations(data["test"])[:15]
+    for kind in ("lexicon", "tfidf"):
+        model = load_model(trained / kind)
+        again = load_model(trained / kind)
+        for a, b in zip(model.predict(conversations), again.predict(conversations), strict=True):
+            assert np.array_equal(a.probabilities, b.probabilities) and a.alert == b.alert
+            assert a.risk.shape == (len(a.probabilities),)
+
+
+def test_tfidf_uses_context_and_learns(data, schema):
+    train, valid = corpus.read_conversations(data["train"]), corpus.read_conversations(data["valid"])
+    model = TfidfModel(schema.label_ids, {"context_messages": 2, "max_train_messages": 3000}, seed=0).fit(train, valid)
+    probe = corpus.Conversation(
+        conversation_id="p",
+        messages=[
+            corpus.Message(author="a", text="hi"),
+            corpus.Message(author="a", text="keep this between us, delete the chat"),
+        ],
+    )
+    probabilities = model.message_probabilities([probe])[0]
+    assert probabilities[1, schema.label_ids.index("secrecy")] > probabilities[0, schema.label_ids.index("secrecy")]
+    same_seed = TfidfModel(schema.label_ids, {"max_train_messages": 3000}, seed=0).fit(train, valid)
+    assert np.allclose(model.thresholds_, same_seed.thresholds_)  # deterministic
+
+
+def test_lexicon_cues_come_from_the_schema(schema):
+    model = LexiconModel(schema.label_ids)
+    assert model.cues == {label.id: label.cues for label in schema.labels}
+
+
+def test_evaluate_writes_every_contract_key(trained, data, mlflow_env, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = run_cli(
+        "evaluate",
+        "--model",
+        trained / "tfidf",
+        "--data",
+        data["test"],
+        "--out",
+        out,
+        "--plots",
+        tmp_path / "plots",
+        "--bootstrap",
+        "50",
+        env=mlflow_env,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    for key in METRIC_KEYS:
+        _get(metrics, key)  # present (a KeyError fails the test)
+    assert 0 <= metrics["message"]["macro_f1"] <= 1
+    low, high = metrics["intervals"]["conversation.f0_5"]
+    assert low <= metrics["conversation"]["f0_5"] <= high
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "confusion.png",
+        "pr_curves.png",
+        "risk_over_time.png",
+    ]
+    assert (tmp_path / "metrics.predictions.json").exists()
+
+
+def test_score_writes_the_conversation_format(trained, data, tmp_path):
+    out = tmp_path / "scored.jsonl"
+    result = run_cli("score", "--model", trained / "tfidf", "--data", data["test"], "--out", out)
+    assert result.returncode == 0, result.stderr
+    scored = corpus.read_conversations(out)
+    original = corpus.read_conversations(data["test"])
+    assert [c.conversation_id for c in scored] == [c.conversation_id for c in original]
+    first = scored[0]
+    assert len(first.meta["risk"]) == len(first.messages)
+    assert first.meta["first_alert"] is None or 0 <= first.meta["first_alert"] < len(first.messages)
+    assert len(first.messages[0].meta["scores"]) == 10
+    assert all(set(m.meta["predicted_labels"]) <= set(m.meta["scores"]) for m in first.messages)
+    assert [m.labels for m in first.messages] == [m.labels for m in original[0].messages]  # gold kept
+
+
+def test_compare_two_models_paired(trained, data, mlflow_env, tmp_path):
+    for kind in ("lexicon", "tfidf"):
+        assert (
+            run_cli(
+                "evaluate",
+                "--model",
+                trained / kind,
+                "--data",
+                data["test"],
+                "--out",
+                tmp_path / f"{kind}.json",
+                "--bootstrap",
+                "20",
+                "--no-track",
+            ).returncode
+            == 0
+        )
+    result = run_cli(
+        "compare",
+        tmp_path / "lexicon.predictions.json",
+        tmp_path / "tfidf.predictions.json",
+        "--samples",
+        "100",
+        "--out",
+        tmp_path / "cmp.json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| conversation.f0_5 |" in result.stdout
+    comparison = json.loads((tmp_path / "cmp.json").read_text())
+    row = comparison["metrics"]["message.macro_f1"]
+    assert row["ci_low"] <= row["difference"] <= row["ci_high"]
+    bad = run_cli("compare", tmp_path / "lexicon.predictions.json", data["test"])
+    assert bad.returncode == 1 and "expected a predictions file" in bad.stderr
+
+
+def test_mlflow_runs_models_and_leaderboard(trained, data, mlflow_env, tmp_path):
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_env["MLFLOW_TRACKING_URI"])
+    uri = json.loads((trained / "tfidf" / "mlflow.json").read_text())["model_uri"]
+    # the logged pyfunc answers a message table
+    frame = corpus.to_message_frame(corpus.read_conversations(data["test"])[:3])
+    answer = mlflow.pyfunc.load_model(uri).predict(frame[["conversation_id", "message_index", "author", "text"]])
+    assert len(answer) == len(frame) and {"risk", "alert", "p_secrecy"} <= set(answer.columns)
+    # evaluate straight from the MLflow URI
+    out = tmp_path / "from_uri.json"
+    result = run_cli(
+        "evaluate",
+        "--model",
+        uri,
+        "--data",
+        data["test"],
+        "--out",
+        out,
+        "--bootstrap",
+        "20",
+        "--dataset",
+        "test",
+        env=mlflow_env,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = mlflow.search_runs(experiment_names=["grooming-risk"], output_format="list")
+    stages = {r.data.tags.get("stage") for r in runs}
+    assert {"train", "evaluate"} <= stages
+    train_run = next(r for r in runs if r.data.tags.get("stage") == "train" and r.data.tags.get("model") == "tfidf")
+    assert train_run.data.params["model"] == "tfidf" and "params.C" in train_run.data.params
+    assert {i.dataset.name for i in train_run.inputs.dataset_inputs} == {"train", "valid"}
+    assert train_run.data.tags.get("git.commit")
+    board = run_cli("leaderboard", "--out", tmp_path / "leaderboard.md", env=mlflow_env)
+    assert board.returncode == 0, board.stderr
+    assert "| tfidf | test |" in board.stdout and "[" in board.stdout  # intervals shown
+    assert (tmp_path / "leaderboard.md").read_text() == board.stdout.rstrip("\n") + "\n"
+
+
+def test_unknown_model_reference_is_a_clear_error(data, tmp_path):
+    result = run_cli("evaluate", "--model", tmp_path / "nope", "--data", data["test"], "--out", tmp_path / "m.json")
+    assert result.returncode == 1 and "no such model directory or MLflow model URI" in result.stderr
