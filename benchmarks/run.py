@@ -9,7 +9,7 @@ import sys
 from pipeline.io import write_text_atomic
 from pipeline.paths import REPO_ROOT
 
-BENCHMARKS = ["bench_synth", "bench_pan12"]
+BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf"]
 
 
 def main(names: list[str]) -> None:

@@ -9,8 +9,6 @@ message that raises the conversation's first alert).
 
 from __future__ import annotations
 
-import mlflow.pyfunc
-
 
 def predict_table(model, frame):
     import pandas as pd
@@ -43,13 +41,3 @@ def predict_table(model, frame):
             row["alert"] = prediction.alert == i
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-class GroomingRiskPyfunc(mlflow.pyfunc.PythonModel):
-    def load_context(self, context):
-        from pipeline.models.base import load_model
-
-        self.model = load_model(context.artifacts["model_dir"])
-
-    def predict(self, context, model_input, params=None):
-        return predict_table(self.model, model_input)

@@ -15,16 +15,38 @@ import json
 import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow.pyfunc  # this module is the only one that talks to MLflow
+
 from pipeline.errors import PipelineError
 from pipeline.paths import REPO_ROOT
+
+# MLflow guesses data set sources aloud; the source here is always a local file.
+warnings.filterwarnings("ignore", message=r".*dataset source.*", category=UserWarning)
 
 EXPERIMENT = "grooming-risk"
 MODEL_ARTIFACT = "model"
 PYFUNC_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "pydantic", "pyyaml", "joblib", "scipy", "mlflow"]
+
+
+class GroomingRiskPyfunc(mlflow.pyfunc.PythonModel):
+    """A model directory behind MLflow's pyfunc interface (see ``pipeline.serving``)."""
+
+    _skip_type_hint_validation = True  # input is a plain message table; serving.py documents it
+
+    def load_context(self, context):
+        from pipeline.models.base import load_model as load_directory
+
+        self.model = load_directory(context.artifacts["model_dir"])
+
+    def predict(self, context, model_input, params=None):
+        from pipeline.serving import predict_table
+
+        return predict_table(self.model, model_input)
 
 
 def tracking_uri() -> str:
@@ -37,12 +59,8 @@ def artifact_root() -> str:
 
 def _mlflow():
     import logging
-    import warnings
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
-    import mlflow
-
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage output readable
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri())
@@ -120,7 +138,7 @@ def log_artifacts(path: str | Path, artifact_path: str | None = None) -> None:
 
 def log_dataset(conversations, name: str, source: str | Path, context: str) -> None:
     """Record an input data set (its message table, with MLflow's digest) on the active run."""
-    mlflow = _mlflow()
+    _mlflow()
     import mlflow.data
 
     from pipeline.corpus import to_message_frame
@@ -133,11 +151,7 @@ def log_dataset(conversations, name: str, source: str | Path, context: str) -> N
 
 def log_model(model_dir: str | Path) -> str:
     """Log a saved model directory as an MLflow pyfunc model; return its ``runs:/`` URI."""
-    mlflow = _mlflow()
-    import mlflow.pyfunc
-
-    from pipeline.serving import GroomingRiskPyfunc
-
+    _mlflow()
     info = mlflow.pyfunc.log_model(
         name=MODEL_ARTIFACT,
         python_model=GroomingRiskPyfunc(),
@@ -156,9 +170,7 @@ def load_model(reference: str | Path):
         return load_directory(path)
     if not str(reference).startswith(("runs:/", "models:/", "mlflow-artifacts:/")) and "://" not in str(reference):
         raise PipelineError(f"{reference}: no such model directory or MLflow model URI")
-    mlflow = _mlflow()
-    import mlflow.pyfunc
-
+    _mlflow()
     try:
         loaded = mlflow.pyfunc.load_model(str(reference), dst_path=tempfile.mkdtemp(prefix="grooming-risk-model-"))
     except Exception as exc:  # MLflow raises many kinds for a bad URI

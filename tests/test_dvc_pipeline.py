@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import shutil
 import subprocess
+from collections import Counter
 
 import pytest
 

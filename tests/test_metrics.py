@@ -67,6 +67,8 @@ def test_conversation_metrics_by_hand():
     assert conv["f0_5"] == pytest.approx(2.5 / 4, abs=1e-6)
     assert conv["f2"] == pytest.approx(10 / 19, abs=1e-6)
     assert conv["roc_auc"] == 0.75  # 6 of 8 positive-negative pairs ranked right
+    # ranked .9+ .8+ .6- .4+ .3+ .1-: AP = .25 * (1 + 1 + 3/4 + 4/5)
+    assert conv["pr_auc"] == pytest.approx(0.8875, abs=1e-6)
     assert (conv["support"], conv["positives"]) == (6, 4)
     assert metrics["message"] is None  # nothing annotated: the message level does not apply
 
