@@ -1,9 +1,13 @@
-"""`make bench`: run every benchmark, print its figures and write them under reports/bench/."""
+"""`make bench`: run every benchmark in a fresh process, print its figures, write reports/bench/*.json.
+
+A fresh process per benchmark keeps each one's memory figures its own (a child forked from a
+process that already holds a big corpus would inherit that peak).
+"""
 
 from __future__ import annotations
 
-import importlib
 import json
+import subprocess
 import sys
 
 from pipeline.io import write_text_atomic
@@ -14,9 +18,11 @@ BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf"]
 
 def main(names: list[str]) -> None:
     for name in names or BENCHMARKS:
-        result = importlib.import_module(f"benchmarks.{name}").main()
-        text = json.dumps(result, indent=2)
-        print(text)
+        result = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{name}"], cwd=REPO_ROOT, check=True, stdout=subprocess.PIPE, text=True
+        )
+        text = json.dumps(json.loads(result.stdout), indent=2)
+        print(text, flush=True)
         write_text_atomic(REPO_ROOT / "reports" / "bench" / f"{name}.json", text + "\n")
 
 
