@@ -25,8 +25,8 @@ import mlflow.pyfunc  # this module is the only one that talks to MLflow
 from pipeline.errors import PipelineError
 from pipeline.paths import REPO_ROOT
 
-# MLflow guesses data set sources aloud; the source here is always a local file.
-warnings.filterwarnings("ignore", message=r".*dataset source.*", category=UserWarning)
+# MLflow guesses data set sources and warns about integer columns aloud; neither matters here.
+warnings.filterwarnings("ignore", message=r".*(dataset source|Integer columns).*", category=UserWarning)
 
 EXPERIMENT = "grooming-risk"
 MODEL_ARTIFACT = "model"

@@ -14,7 +14,11 @@ from pipeline.io import write_text_atomic
 from pipeline.models.base import Model
 from pipeline.risk import RiskConfig
 
-TRACKING_FILE = "mlflow.json"
+
+def tracking_file(out_dir: Path) -> Path:
+    """Where the MLflow run of a trained model is recorded: beside the model directory, not in it,
+    so that the directory's content (and DVC's hash of it) is the same on every rerun."""
+    return out_dir.with_name(f"{out_dir.name}.mlflow.json")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -77,5 +81,5 @@ def train_model(
         tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})
         tracking.log_artifacts(out_dir, "model_dir")
         uri = tracking.log_model(out_dir)
-        write_text_atomic(out_dir / TRACKING_FILE, json.dumps({"run_id": active.info.run_id, "model_uri": uri}) + "\n")
+        write_text_atomic(tracking_file(out_dir), json.dumps({"run_id": active.info.run_id, "model_uri": uri}) + "\n")
     return model

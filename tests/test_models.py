@@ -93,7 +93,7 @@ def test_model_directory_describes_itself(trained, schema):
         assert info["kind"] == kind and info["schema_version"] == schema.version
         assert info["label_ids"] == schema.label_ids and set(info["thresholds"]) == set(schema.label_ids)
         assert info["risk"]["config"]["method"] == "max" and 0 <= info["risk"]["threshold"] <= 1
-        assert json.loads((trained / kind / "mlflow.json").read_text())["model_uri"].startswith("runs:/")
+        assert json.loads((trained / f"{kind}.mlflow.json").read_text())["model_uri"].startswith("runs:/")
 
 
 def test_save_and_load_give_the_same_predictions(trained, data):
@@ -212,7 +212,7 @@ def test_mlflow_runs_models_and_leaderboard(trained, data, mlflow_env, tmp_path)
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_env["MLFLOW_TRACKING_URI"])
-    uri = json.loads((trained / "tfidf" / "mlflow.json").read_text())["model_uri"]
+    uri = json.loads((trained / "tfidf.mlflow.json").read_text())["model_uri"]
     # the logged pyfunc answers a message table
     frame = corpus.to_message_frame(corpus.read_conversations(data["test"])[:3])
     answer = mlflow.pyfunc.load_model(uri).predict(frame[["conversation_id", "message_index", "author", "text"]])
