@@ -61,7 +61,7 @@ def _mlflow():
     import logging
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage output readable
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # keep stage output readable
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri())
     return mlflow

@@ -250,3 +250,27 @@ def test_mlflow_runs_models_and_leaderboard(trained, data, mlflow_env, tmp_path)
 def test_unknown_model_reference_is_a_clear_error(data, tmp_path):
     result = run_cli("evaluate", "--model", tmp_path / "nope", "--data", data["test"], "--out", tmp_path / "m.json")
     assert result.returncode == 1 and "no such model directory or MLflow model URI" in result.stderr
+
+
+def test_tfidf_model_files_are_byte_identical_across_runs(data, tmp_path):
+    """Same data, params and seed give the same saved model, whatever the hash seed (DVC sees no change)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pipeline import corpus\n"
+        "from pipeline.models.tfidf import TfidfModel\n"
+        "from pipeline.schema import load_schema\n"
+        "train, valid = (corpus.read_conversations(p) for p in sys.argv[1:3])\n"
+        "TfidfModel(load_schema().label_ids, {'max_features': 5000}, seed=0).fit(train, valid).save(sys.argv[3])\n"
+    )
+    for hash_seed in ("1", "2"):
+        subprocess.run(
+            [sys.executable, "-c", script, data["train"], data["valid"], tmp_path / hash_seed],
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            cwd=REPO,
+        )
+    for name in ("model.json", "tfidf.joblib"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

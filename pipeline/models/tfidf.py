@@ -123,6 +123,13 @@ class TfidfModel(Model):
         return out
 
     def _save_files(self, directory: Path) -> None:
+        for vectorizer in self.vectorizers_:
+            # Two attributes vary between identical runs: ``stop_words_`` (a set, pickled in
+            # hash-seed order; documented as safe to delete) and ``_stop_words_id`` (a memory
+            # address, a cache read with a default). Without them the file is byte-identical.
+            for attribute in ("stop_words_", "_stop_words_id"):
+                if hasattr(vectorizer, attribute):
+                    delattr(vectorizer, attribute)
         joblib.dump(
             {"vectorizers": self.vectorizers_, "classifier": self.classifier_, "present": self.present_},
             directory / ARTIFACTS_FILE,
