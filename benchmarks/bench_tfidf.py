@@ -43,12 +43,11 @@ def _project(splits) -> dict:
 def _plain(splits) -> dict:
     import numpy as np
     from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
     from pipeline.models.base import label_matrix
-    from pipeline.models.tfidf import message_texts
+    from pipeline.models.tfidf import DEFAULTS, build_vectorizers, message_texts
     from pipeline.schema import load_schema
 
     p = load_params()["tfidf"]
@@ -56,17 +55,7 @@ def _plain(splits) -> dict:
     start = time.perf_counter()
     texts, contexts = message_texts(splits["train"], p["context_messages"])
     y = np.vstack([label_matrix(c, labels) for c in splits["train"]])
-    word = TfidfVectorizer(
-        ngram_range=tuple(p["word_ngrams"]), min_df=p["min_df"], sublinear_tf=True, max_features=p["max_features"]
-    )
-    char = TfidfVectorizer(
-        analyzer="char_wb",
-        ngram_range=tuple(p["char_ngrams"]),
-        min_df=p["min_df"],
-        sublinear_tf=True,
-        max_features=p["max_features"],
-    )
-    ctx = TfidfVectorizer(min_df=p["min_df"], sublinear_tf=True, max_features=p["max_features"] // 4)
+    word, char, ctx = build_vectorizers({**DEFAULTS, **p})  # the very features the project uses
     features = sparse.hstack(
         [word.fit_transform(texts), char.fit_transform(texts), p["context_weight"] * ctx.fit_transform(contexts)]
     ).tocsr()

@@ -31,10 +31,6 @@ SPLIT_NAMES = ("train", "valid", "test")
 HELDOUT = "heldout_families"  # optional fourth split: whole template families kept out of the other three
 
 
-class LeakageError(PipelineError):
-    pass
-
-
 def _author_components(conversations: Sequence[Conversation]) -> list[int]:
     """Union-find over authors: one group id per conversation, shared by all that share authors."""
     parent: dict[str, str] = {}

@@ -117,13 +117,15 @@ def log_params(params: dict[str, Any]) -> None:
 
 def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
     mlflow = _mlflow()
+    intervals = metrics.get("intervals", {})  # {"conversation.f1": [low, high], ...}
     numeric = {
-        k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        k: float(v)
+        for k, v in flatten({k: v for k, v in metrics.items() if k != "intervals"}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
-    for key, (low, high) in flatten(metrics.get("intervals", {})).items() if "intervals" in metrics else []:
+    for key, (low, high) in intervals.items():
         numeric[f"ci_low.{key}"] = float(low)
         numeric[f"ci_high.{key}"] = float(high)
-    numeric = {k: v for k, v in numeric.items() if not k.startswith("intervals.")}
     mlflow.log_metrics(numeric, step=step)
 
 

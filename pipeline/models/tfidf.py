@@ -43,6 +43,19 @@ def message_texts(conversations: list[Conversation], context: int) -> tuple[list
     return texts, contexts
 
 
+def build_vectorizers(params: dict[str, Any]):
+    """Unfitted vectorizers for the message's words, its characters and its context's words."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    common = {"min_df": params["min_df"], "sublinear_tf": True, "lowercase": True}
+    word = TfidfVectorizer(ngram_range=tuple(params["word_ngrams"]), max_features=params["max_features"], **common)
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=tuple(params["char_ngrams"]), max_features=params["max_features"], **common
+    )
+    ctx = TfidfVectorizer(ngram_range=(1, 1), max_features=params["max_features"] // 4, **common)
+    return word, char, ctx
+
+
 class TfidfModel(Model):
     kind = "tfidf"
 
@@ -51,32 +64,7 @@ class TfidfModel(Model):
         self.params = {**DEFAULTS, **self.params}
 
     def _vectorizers(self):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        p = self.params
-        word = TfidfVectorizer(
-            ngram_range=tuple(p["word_ngrams"]),
-            min_df=p["min_df"],
-            sublinear_tf=True,
-            max_features=p["max_features"],
-            lowercase=True,
-        )
-        char = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=tuple(p["char_ngrams"]),
-            min_df=p["min_df"],
-            sublinear_tf=True,
-            max_features=p["max_features"],
-            lowercase=True,
-        )
-        ctx = TfidfVectorizer(
-            ngram_range=(1, 1),
-            min_df=p["min_df"],
-            sublinear_tf=True,
-            max_features=p["max_features"] // 4,
-            lowercase=True,
-        )
-        return word, char, ctx
+        return build_vectorizers(self.params)
 
     def _features(self, texts: list[str], contexts: list[str]):
         word, char, ctx = self.vectorizers_

@@ -177,9 +177,6 @@ class Synthesizer:
 
     # ------------------------------------------------------------- scenarios
 
-    def _length(self, rng: random.Random, bounds: tuple[int, int]) -> int:
-        return rng.randint(*bounds)
-
     def _grooming(self, d: _Draft, offender: str, child: str) -> dict:
         rng = d.rng
         persona = rng.choice(list(PERSONAS))
@@ -214,7 +211,7 @@ class Synthesizer:
             late[-1], late[-2] = late[-2], late[-1]
         beats = [(s, None) for s in early + middle] + late
 
-        target = self._length(rng, self.config.grooming_messages)
+        target = rng.randint(*self.config.grooming_messages)
         # Each beat is an offender message plus usually a reply; small talk fills the rest.
         filler = max(0, target - 2 * len(beats))
         slots = [0] * (len(beats) + 1)
@@ -263,7 +260,7 @@ class Synthesizer:
         tail = [r for r, p in (("deadline", 0.7), ("silence", 0.6), ("threat", 0.5)) if rng.random() < p]
         rng.shuffle(tail)
         escalation += tail
-        target = self._length(rng, self.config.sextortion_messages)
+        target = rng.randint(*self.config.sextortion_messages)
         while len(d.messages) + 2 * len(escalation) < target:  # longer chats repeat threats and demands
             escalation.append(rng.choice(["threat", "demand_money", "demand_images", "deadline", "silence"]))
         helped = False
@@ -293,7 +290,7 @@ class Synthesizer:
     def _benign_peer(self, d: _Draft, a: str, b: str) -> dict:
         rng = d.rng
         theme = rng.choice(HARD_NEGATIVE_THEMES) if rng.random() < 0.35 else None
-        for author in self._turns(rng, a, b, self._length(rng, self.config.benign_messages)):
+        for author in self._turns(rng, a, b, rng.randint(*self.config.benign_messages)):
             pool = theme if theme and rng.random() < 0.25 else "peer_chat"
             d.say(author, d.pick(pool), gap_minutes=rng.uniform(0.2, 30))
         return {"scenario": "benign_peer", "theme": theme}
@@ -302,7 +299,7 @@ class Synthesizer:
         rng = d.rng
         role = rng.choice(ADULT_ROLES)
         extra = {"relative": "hn_birthday_gift", "coach": "hn_family_photo", "teacher": "hn_homework_photo"}.get(role)
-        for i in range(self._length(rng, self.config.benign_messages)):
+        for i in range(rng.randint(*self.config.benign_messages)):
             if i % 2 == 0:
                 pool = extra if extra and rng.random() < 0.2 else f"benign_{role}"
                 d.say(adult, d.pick(pool), gap_minutes=rng.uniform(5, 60 * 24))
@@ -317,7 +314,7 @@ class Synthesizer:
     def _benign_hard_negative(self, d: _Draft, a: str, b: str) -> dict:
         rng = d.rng
         themes = rng.sample(HARD_NEGATIVE_THEMES, rng.randint(2, 3))
-        for author in self._turns(rng, a, b, self._length(rng, self.config.benign_messages)):
+        for author in self._turns(rng, a, b, rng.randint(*self.config.benign_messages)):
             pool = rng.choice(themes) if rng.random() < 0.6 else "peer_chat"
             d.say(author, d.pick(pool), gap_minutes=rng.uniform(0.2, 45))
         return {"scenario": "benign_hard_negative", "themes": themes}
