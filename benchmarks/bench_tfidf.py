@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
+from benchmarks.run import run_arm
 from pipeline.params import load_params
 from pipeline.synth.generator import SynthConfig, synthesize
 
@@ -80,16 +80,9 @@ def _arm(name: str) -> None:
 def main() -> dict:
     out = {"benchmark": "tfidf_vs_plain_sklearn"}
     for name in ("plain", "project"):
-        child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_tfidf", "--arm", name], stdout=subprocess.PIPE, text=True
-        )
-        stdout = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        if status != 0:
-            raise RuntimeError(f"{name} arm failed")
-        result = json.loads(stdout.strip().splitlines()[-1])
+        result, peak = run_arm("bench_tfidf", name)
         out[f"{name}_seconds"] = round(result["seconds"], 1)
-        out[f"{name}_peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
+        out[f"{name}_peak_rss_mib"] = peak
         out["train_messages"] = result["train_messages"]
     out["ratio_project_over_plain"] = round(out["project_seconds"] / out["plain_seconds"], 3)
     out["target_ratio"] = 1.2

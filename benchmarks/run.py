@@ -7,13 +7,27 @@ process that already holds a big corpus would inherit that peak).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from pipeline.io import write_text_atomic
 from pipeline.paths import REPO_ROOT
 
-BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf"]
+BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf", "bench_transformer"]
+
+
+def run_arm(module: str, arm: str) -> tuple[dict, float]:
+    """Run ``python -m benchmarks.<module> --arm <arm>`` in a fresh process: its last stdout line
+    (JSON) and its own peak resident memory in MiB."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", f"benchmarks.{module}", "--arm", arm], stdout=subprocess.PIPE, text=True
+    )
+    stdout = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{module}: the {arm} arm failed")
+    return json.loads(stdout.strip().splitlines()[-1]), round(usage.ru_maxrss / 1024, 1)
 
 
 def main(names: list[str]) -> None:

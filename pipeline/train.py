@@ -73,13 +73,13 @@ def train_model(
     with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
         tracking.log_dataset(train, "train", train_path, "training")
         tracking.log_dataset(valid, "valid", valid_path, "validation")
+        model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
         model.fit(train, valid).save(out_dir)
         described = model.describe()
         tracking.log_params(
             {"model": kind, "seed": seed, "params": described["params"], "risk": described["risk"]["config"]}
         )
         tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})
-        tracking.log_artifacts(out_dir, "model_dir")
-        uri = tracking.log_model(out_dir)
+        uri = tracking.log_model(out_dir, model.requirements)  # the pyfunc model holds the directory
         write_text_atomic(tracking_file(out_dir), json.dumps({"run_id": active.info.run_id, "model_uri": uri}) + "\n")
     return model

@@ -10,6 +10,8 @@ risk settings, params) plus whatever files the kind needs.
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,10 +48,39 @@ def label_matrix(conversation: Conversation, label_ids: list[str]) -> np.ndarray
     return matrix
 
 
+def subsample_conversations(conversations: list[Conversation], limit: int | None, seed: int) -> list[Conversation]:
+    """At most ``limit`` conversations, a seeded random choice kept in corpus order."""
+    if not limit or len(conversations) <= limit:
+        return conversations
+    keep = sorted(random.Random(seed).sample(range(len(conversations)), int(limit)))
+    return [conversations[i] for i in keep]
+
+
+def split_rows(rows: np.ndarray, conversations: list[Conversation]) -> list[np.ndarray]:
+    """Per-message rows of a whole corpus back into one array per conversation."""
+    out, start = [], 0
+    for conversation in conversations:
+        out.append(rows[start : start + len(conversation.messages)])
+        start += len(conversation.messages)
+    return out
+
+
+def message_inputs(conversations: list[Conversation], context: int) -> tuple[list[str], list[str]]:
+    """Each message's text and its ``context`` previous messages (oldest first, one per turn)."""
+    texts, contexts = [], []
+    for conversation in conversations:
+        messages = [m.text for m in conversation.messages]
+        for i, text in enumerate(messages):
+            texts.append(text)
+            contexts.append(messages[max(0, i - context) : i])
+    return texts, contexts
+
+
 class Model:
     """Base class: subclasses implement ``_fit``, ``message_probabilities`` and their files."""
 
     kind: ClassVar[str] = "base"
+    requirements: ClassVar[list[str]] = []  # pip packages beyond the common ones, for the MLflow model
     registry: ClassVar[dict[str, type[Model]]] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -70,11 +101,16 @@ class Model:
         self.schema_version = schema_version
         self.thresholds_ = np.full(len(self.label_ids), 0.5)
         self.risk_ = RiskScorer(risk or RiskConfig(), self.label_ids)
+        # Optional hooks for kinds that train in epochs and steps (train.py logs epochs to MLflow).
+        self.on_epoch: Callable[[int, dict[str, float]], None] | None = None
+        self.on_step: Callable[[int], None] | None = None
 
     # -------------------------------------------------------------- interface
 
-    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
-        """Learn from train (and valid, for early stopping); nothing to do for rule models."""
+    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> list[np.ndarray] | None:
+        """Learn from train (and valid, for early stopping); nothing to do for rule models.
+        May return the valid set's message probabilities, sparing ``tune`` a second pass."""
+        return None
 
     def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -88,13 +124,16 @@ class Model:
     # ----------------------------------------------------------------- shared
 
     def fit(self, train: list[Conversation], valid: list[Conversation]) -> Model:
-        self._fit(train, valid)
-        self.tune(valid)
+        # Slow kinds tune on a seeded subset of valid (``max_valid_conversations``).
+        valid = subsample_conversations(valid, self.params.get("max_valid_conversations"), self.seed)
+        probabilities = self._fit(train, valid)
+        self.tune(valid, probabilities)
         return self
 
-    def tune(self, valid: list[Conversation]) -> None:
+    def tune(self, valid: list[Conversation], probabilities: list[np.ndarray] | None = None) -> None:
         """Per-label thresholds (best F1 on annotated valid messages), then the risk scorer."""
-        probabilities = self.message_probabilities(valid)
+        if probabilities is None:
+            probabilities = self.message_probabilities(valid)
         gold = [label_matrix(c, self.label_ids) for c in valid]
         annotated = [g[:, 0] >= 0 for g in gold]
         if any(a.any() for a in annotated):

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from pipeline.corpus import Conversation
-from pipeline.models.base import Model, label_matrix
+from pipeline.models.base import Model, label_matrix, message_inputs
 
 ARTIFACTS_FILE = "tfidf.joblib"
 DEFAULTS: dict[str, Any] = {
@@ -34,13 +34,8 @@ DEFAULTS: dict[str, Any] = {
 
 def message_texts(conversations: list[Conversation], context: int) -> tuple[list[str], list[str]]:
     """Each message's text and the text of its ``context`` previous messages (oldest first)."""
-    texts, contexts = [], []
-    for conversation in conversations:
-        messages = [m.text for m in conversation.messages]
-        for i, text in enumerate(messages):
-            texts.append(text)
-            contexts.append(" \n ".join(messages[max(0, i - context) : i]))
-    return texts, contexts
+    texts, contexts = message_inputs(conversations, context)
+    return texts, [" \n ".join(turns) for turns in contexts]
 
 
 def build_vectorizers(params: dict[str, Any]):

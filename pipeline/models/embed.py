@@ -1,0 +1,144 @@
+"""Frozen sentence embeddings with one-vs-rest logistic regression.
+
+The middle ground between TF-IDF and fine-tuning: the encoder (default: the packaged
+all-MiniLM-L6-v2) embeds each distinct message once (mean pooling over tokens, L2
+normalised, as sentence-transformers does for this model); a message's features are its own
+embedding and, weighted by ``context_weight``, the mean embedding of its
+``context_messages`` previous messages. Class weights balance each label.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from pipeline.corpus import Conversation
+from pipeline.errors import PipelineError
+from pipeline.models.base import Model, label_matrix, split_rows
+from pipeline.models.encoder import (
+    DEFAULT_ENCODER,
+    PairEncoder,
+    collate,
+    inference_batches,
+    load_tokenizer,
+    quiet_transformers,
+    resolve_encoder,
+    select_device,
+)
+
+ENCODER_DIR = "encoder"
+CLASSIFIER_FILE = "classifier.joblib"
+DEFAULTS: dict[str, Any] = {
+    "model": DEFAULT_ENCODER,
+    "context_messages": 2,
+    "context_weight": 0.5,
+    "C": 1.0,
+    "batch_size": 128,
+    "max_length": 64,
+    "max_train_messages": 15000,
+    "max_valid_conversations": 200,
+    "device": "auto",
+}
+
+
+class EmbedModel(Model):
+    kind = "embed"
+    requirements = ["torch", "transformers", "tokenizers", "safetensors"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params = {**DEFAULTS, **self.params}
+
+    def _load_encoder(self, path: Path, device: str) -> None:
+        from transformers import AutoModel
+
+        quiet_transformers()
+        self.device_ = select_device(device)
+        self.tokenizer_ = load_tokenizer(path)
+        try:
+            self.encoder_ = AutoModel.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise PipelineError(f"{path}: cannot load an encoder: {exc}") from None
+        self.encoder_.to(self.device_).eval()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Normalised mean-pooled embeddings, one row per text."""
+        import torch
+
+        features = PairEncoder(self.tokenizer_, self.params["max_length"])(texts)
+        out = np.zeros((len(texts), self.encoder_.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            lengths = [len(f["input_ids"]) for f in features]
+            for indices in inference_batches(lengths, self.params["batch_size"]):
+                batch = collate(self.tokenizer_, [features[i] for i in indices], self.device_)
+                hidden = self.encoder_(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                out[indices] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        return out
+
+    def _message_features(self, conversations: list[Conversation], rows: np.ndarray | None = None) -> np.ndarray:
+        """[own embedding, context_weight x mean of the previous messages' embeddings] per message
+        (all messages, or only ``rows`` of the flattened corpus); each distinct text embedded once."""
+        k, weight = self.params["context_messages"], self.params["context_weight"]
+        needed: list[tuple[int, list[str], str]] = []  # (row, context texts, text)
+        row = 0
+        wanted = None if rows is None else set(rows.tolist())
+        for conversation in conversations:
+            texts = [m.text for m in conversation.messages]
+            for i, text in enumerate(texts):
+                if wanted is None or row in wanted:
+                    needed.append((row, texts[max(0, i - k) : i], text))
+                row += 1
+        distinct = sorted({t for _, ctx, text in needed for t in [text, *ctx]})
+        index = {t: i for i, t in enumerate(distinct)}
+        vectors = self.embed(distinct) if distinct else np.zeros((0, self.encoder_.config.hidden_size))
+        dim = vectors.shape[1]
+        features = np.zeros((len(needed), 2 * dim), dtype=np.float32)
+        for n, (_, context, text) in enumerate(needed):
+            features[n, :dim] = vectors[index[text]]
+            if context:
+                features[n, dim:] = weight * vectors[[index[t] for t in context]].mean(axis=0)
+        return features
+
+    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        self._load_encoder(resolve_encoder(self.params["model"]), self.params["device"])
+        gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
+        keep = np.flatnonzero(gold[:, 0] >= 0)
+        limit = self.params["max_train_messages"]
+        if limit and len(keep) > limit:
+            keep = np.array(sorted(random.Random(self.seed).sample(list(keep), int(limit))))
+        if len(keep) == 0:
+            raise PipelineError("embed: the training corpus has no annotated messages")
+        y = gold[keep]
+        self.present_ = y.sum(axis=0) > 0
+        classifier = OneVsRestClassifier(
+            LogisticRegression(C=self.params["C"], class_weight="balanced", max_iter=2000, random_state=self.seed)
+        )
+        self.classifier_ = classifier.fit(self._message_features(train, keep), y[:, self.present_])
+        return None
+
+    def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
+        n = sum(len(c.messages) for c in conversations)
+        probabilities = np.zeros((n, len(self.label_ids)))
+        if n:
+            probabilities[:, self.present_] = self.classifier_.predict_proba(self._message_features(conversations))
+        return split_rows(probabilities, conversations)
+
+    def _save_files(self, directory: Path) -> None:
+        # The encoder travels with the model: the directory (and the MLflow model) is self-contained.
+        self.encoder_.save_pretrained(directory / ENCODER_DIR)
+        self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
+        joblib.dump({"classifier": self.classifier_, "present": self.present_}, directory / CLASSIFIER_FILE)
+
+    def _load_files(self, directory: Path) -> None:
+        self._load_encoder(directory / ENCODER_DIR, "auto")
+        state = joblib.load(directory / CLASSIFIER_FILE)
+        self.classifier_, self.present_ = state["classifier"], state["present"]

@@ -1,0 +1,359 @@
+"""A fine-tuned encoder: multi-label message classification with context.
+
+Each input is the message, then its ``context_messages`` previous messages (see
+``encoder.PairEncoder``); one sigmoid per label; the loss weighs each label's positives by
+its negative/positive ratio (capped). A plain PyTorch loop, so every step is visible:
+AdamW with linear warm-up and decay, batches of similar lengths with dynamic padding,
+early stopping on valid macro-F1 (each label at its best threshold), the best epoch kept.
+
+Interruptions: the loop checkpoints (weights, optimiser, scheduler, RNG, position in the
+epoch) every ``checkpoint_every`` steps and at each epoch's end under
+``checkpoint_dir/<fingerprint>``; a rerun with the same data, params and seed resumes from
+there and ends with the same weights as an uninterrupted run. The checkpoint is deleted
+once the model is trained. The label list travels in ``config.id2label``/``label2id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.corpus import Conversation
+from pipeline.errors import PipelineError
+from pipeline.models.base import MODEL_FILE, Model, label_matrix, message_inputs, split_rows
+from pipeline.models.encoder import (
+    DEFAULT_ENCODER,
+    PairEncoder,
+    collate,
+    inference_batches,
+    load_tokenizer,
+    quiet_transformers,
+    resolve_encoder,
+    select_device,
+    training_batches,
+)
+from pipeline.paths import REPO_ROOT
+from pipeline.risk import best_threshold
+
+ENCODER_DIR = "encoder"
+DEFAULTS: dict[str, Any] = {
+    "model": DEFAULT_ENCODER,  # "minilm" (packaged) or a local Hugging Face model folder
+    "epochs": 2,
+    "learning_rate": 2e-4,
+    "batch_size": 32,
+    "eval_batch_size": 128,
+    "max_length": 64,
+    "context_messages": 2,
+    "max_train_samples": 6000,  # training messages drawn from train (null: all)
+    "labelled_share": 0.5,  # share of the drawn messages that carry a label (null: draw uniformly)
+    "max_valid_conversations": 200,  # valid conversations for early stopping and tuning (null: all)
+    "weight_decay": 0.01,
+    "warmup_ratio": 0.1,
+    "max_pos_weight": 10.0,
+    "patience": 1,  # epochs without valid improvement before stopping
+    "device": "auto",
+    "checkpoint_dir": "checkpoints",
+    "checkpoint_every": 100,  # steps between checkpoints (0: at epoch ends only)
+}
+# Settings that change where or how fast training runs, not what it learns.
+RUNTIME_PARAMS = {"device", "checkpoint_dir", "checkpoint_every", "eval_batch_size"}
+
+
+def valid_macro_f1(gold: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean over labels present in valid of the F1 at each label's best threshold."""
+    from sklearn.metrics import f1_score
+
+    scores = []
+    for j in range(gold.shape[1]):
+        if gold[:, j].sum() == 0:
+            continue
+        threshold = best_threshold(gold[:, j], probabilities[:, j])
+        scores.append(f1_score(gold[:, j], probabilities[:, j] >= threshold, zero_division=0.0))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def draw_training_rows(gold: np.ndarray, limit: int | None, labelled_share: float | None, seed: int) -> np.ndarray:
+    """Indices of annotated messages to train on: all, or ``limit`` of them, ``labelled_share``
+    of which carry a label (the corpus is mostly unlabelled small talk)."""
+    annotated = np.flatnonzero(gold[:, 0] >= 0)
+    if not limit or len(annotated) <= limit:
+        return annotated
+    rng = random.Random(seed)
+    if labelled_share is None:
+        return np.array(sorted(rng.sample(list(annotated), int(limit))))
+    labelled = [i for i in annotated if gold[i].sum() > 0]
+    unlabelled = [i for i in annotated if gold[i].sum() == 0]
+    n_labelled = min(len(labelled), round(limit * labelled_share))
+    n_unlabelled = min(len(unlabelled), int(limit) - n_labelled)
+    return np.array(sorted(rng.sample(labelled, n_labelled) + rng.sample(unlabelled, n_unlabelled)))
+
+
+class Checkpoints:
+    """``last.pt`` (everything needed to resume) and ``best.pt`` (the best epoch's weights)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _save(self, name: str, payload: dict[str, Any]) -> None:
+        import torch
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{name}.tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, self.directory / name)  # a crash mid-save leaves the previous checkpoint
+
+    def save(self, state: dict[str, Any], model, optimizer, scheduler, best_weights=None) -> None:
+        import torch
+
+        if best_weights is not None:
+            self._save("best.pt", best_weights)
+        payload = {
+            "state": state,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        self._save("last.pt", payload)
+
+    def load(self) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        import torch
+
+        last = self.directory / "last.pt"
+        if not last.exists():
+            return None
+        payload = torch.load(last, map_location="cpu", weights_only=False)
+        best = self.directory / "best.pt"
+        best_weights = torch.load(best, map_location="cpu", weights_only=True) if best.exists() else None
+        return payload, best_weights
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def log(message: str) -> None:
+    print(f"[transformer] {message}", file=sys.stderr, flush=True)
+
+
+class TransformerModel(Model):
+    kind = "transformer"
+    requirements = ["torch", "transformers", "tokenizers", "safetensors"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params = {**DEFAULTS, **self.params}
+        self.history_: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ inputs
+
+    def _encoder(self, tokenizer) -> PairEncoder:
+        return PairEncoder(tokenizer, self.params["max_length"])
+
+    def _features(self, encoder: PairEncoder, conversations: list[Conversation]) -> list[dict[str, list[int]]]:
+        texts, contexts = message_inputs(conversations, self.params["context_messages"])
+        return encoder(texts, contexts)
+
+    def _fingerprint(self, texts: list[str], gold: np.ndarray) -> str:
+        """What the trained weights depend on; a checkpoint resumes only an identical run."""
+        digest = hashlib.sha256()
+        learning = {k: v for k, v in self.params.items() if k not in RUNTIME_PARAMS}
+        digest.update(json.dumps([learning, self.seed, self.label_ids], sort_keys=True, default=str).encode())
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\0")
+        digest.update(np.ascontiguousarray(gold, dtype=np.int8).tobytes())
+        return digest.hexdigest()[:16]
+
+    def _checkpoints(self, fingerprint: str) -> Checkpoints:
+        root = Path(self.params["checkpoint_dir"])
+        root = root if root.is_absolute() else REPO_ROOT / root
+        return Checkpoints(root / f"{self.kind}-{fingerprint}")
+
+    # ---------------------------------------------------------------- training
+
+    def _load_pretrained(self, path: Path):
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        quiet_transformers()
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(
+                str(path),
+                dtype=torch.float32,  # train in full precision whatever the checkpoint's dtype
+                num_labels=len(self.label_ids),
+                problem_type="multi_label_classification",
+                id2label=dict(enumerate(self.label_ids)),
+                label2id={label: i for i, label in enumerate(self.label_ids)},
+                local_files_only=True,
+                ignore_mismatched_sizes=True,  # a checkpoint with another head gets a fresh one
+            )
+        except (OSError, ValueError) as exc:
+            raise PipelineError(f"{path}: cannot load a sequence-classification model: {exc}") from None
+
+    def _fit(self, train: list[Conversation], valid: list[Conversation]) -> list[np.ndarray]:
+        import torch
+
+        p = self.params
+        device = select_device(p["device"])
+        path = resolve_encoder(p["model"])
+        tokenizer = load_tokenizer(path)
+        encoder = self._encoder(tokenizer)
+
+        texts, contexts = message_inputs(train, p["context_messages"])
+        gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
+        rows = draw_training_rows(gold, p["max_train_samples"], p["labelled_share"], self.seed)
+        if len(rows) == 0:
+            raise PipelineError("transformer: the training corpus has no annotated messages")
+        texts, contexts, y = [texts[i] for i in rows], [contexts[i] for i in rows], gold[rows].astype(np.float32)
+        features = encoder(texts, contexts)
+        self.train_examples_ = len(features)
+        lengths = [len(f["input_ids"]) for f in features]
+        valid_features = self._features(encoder, valid)
+        valid_gold = np.vstack([label_matrix(c, self.label_ids) for c in valid]) if valid else np.zeros((0, 0))
+        valid_annotated = valid_gold[:, 0] >= 0 if len(valid_gold) else np.zeros(0, dtype=bool)
+
+        torch.manual_seed(self.seed)
+        model = self._load_pretrained(path).to(device)
+        positives = y.sum(axis=0)
+        pos_weight = np.clip((len(y) - positives) / np.maximum(positives, 1), 1.0, p["max_pos_weight"])
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32, device=device))
+        targets = torch.tensor(y, device=device)
+
+        optimizer, scheduler = self._optimizer(model, steps=math.ceil(len(rows) / p["batch_size"]) * p["epochs"])
+        checkpoints = self._checkpoints(self._fingerprint(texts, y))
+        state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "history": []}
+        best_weights, best_valid = None, None
+        resumed = checkpoints.load()
+        if resumed is not None:
+            payload, best_weights = resumed
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            torch.set_rng_state(payload["rng"])
+            if payload["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(payload["cuda_rng"])
+            state = payload["state"]
+            best_valid = state.pop("best_valid", None)
+            log(f"resuming from {checkpoints.directory} at epoch {state['epoch'] + 1}, step {state['step']}")
+        self.resumed_from_step_ = state["step"] if resumed is not None else None
+        log(f"{len(rows)} training messages, {len(valid_features)} valid messages, device {device}")
+
+        for epoch in range(state["epoch"], p["epochs"]):
+            if state["bad_epochs"] >= p["patience"]:
+                break
+            model.train()
+            losses = []
+            for b, indices in enumerate(training_batches(lengths, p["batch_size"], self.seed + epoch)):
+                if b < state["batch"]:
+                    continue  # done before the interruption
+                batch = collate(tokenizer, [features[i] for i in indices], device)
+                loss = loss_fn(model(**batch).logits, targets[indices])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                losses.append(float(loss.detach()))
+                state["batch"], state["step"] = b + 1, state["step"] + 1
+                if p["checkpoint_every"] and state["step"] % p["checkpoint_every"] == 0:
+                    checkpoints.save({**state, "best_valid": best_valid}, model, optimizer, scheduler)
+                if self.on_step is not None:
+                    self.on_step(state["step"])
+            probabilities = self._predict(model, tokenizer, valid_features, device)
+            score = valid_macro_f1(valid_gold[valid_annotated], probabilities[valid_annotated])
+            improved = score > state["best"]
+            metrics = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "valid_macro_f1": score,
+                "learning_rate": scheduler.get_last_lr()[0],
+            }
+            state["history"].append(metrics)
+            state.update(epoch=epoch + 1, batch=0, bad_epochs=0 if improved else state["bad_epochs"] + 1)
+            if improved:
+                state["best"] = score
+                best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best_valid = torch.tensor(probabilities)
+            checkpoints.save(
+                {**state, "best_valid": best_valid}, model, optimizer, scheduler, best_weights if improved else None
+            )
+            log(
+                f"epoch {epoch + 1}/{p['epochs']}: loss {metrics['train_loss']:.4f}, valid macro-F1 {score:.4f}"
+                + (" (best)" if improved else "")
+            )
+            if self.on_epoch is not None:
+                self.on_epoch(epoch + 1, metrics)
+
+        if best_weights is not None:
+            model.load_state_dict(best_weights)
+        self.history_ = state["history"]
+        self.model_, self.tokenizer_, self.device_ = model.eval(), tokenizer, device
+        checkpoints.clear()
+        if best_valid is None:
+            best_valid = torch.tensor(self._predict(model, tokenizer, valid_features, device))
+        return split_rows(best_valid.numpy().astype(float), valid)
+
+    def _optimizer(self, model, steps: int):
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+        groups = [
+            {
+                "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+                "weight_decay": self.params["weight_decay"],
+            },
+            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=self.params["learning_rate"])
+        warmup = int(self.params["warmup_ratio"] * steps)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max(steps, 1))
+
+    def _predict(self, model, tokenizer, features: list[dict[str, list[int]]], device) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(features), len(self.label_ids)), dtype=np.float32)
+        model.eval()
+        with torch.inference_mode():
+            lengths = [len(f["input_ids"]) for f in features]
+            for indices in inference_batches(lengths, self.params["eval_batch_size"]):
+                batch = collate(tokenizer, [features[i] for i in indices], device)
+                out[indices] = torch.sigmoid(model(**batch).logits).float().cpu().numpy()
+        return out
+
+    # --------------------------------------------------------------- interface
+
+    def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
+        features = self._features(self._encoder(self.tokenizer_), conversations)
+        probabilities = self._predict(self.model_, self.tokenizer_, features, self.device_)
+        return split_rows(probabilities.astype(float), conversations)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "training": self.history_}
+
+    def _save_files(self, directory: Path) -> None:
+        target = directory / ENCODER_DIR
+        self.model_.save_pretrained(target)
+        self.tokenizer_.save_pretrained(target)
+
+    def _load_files(self, directory: Path) -> None:
+        from transformers import AutoModelForSequenceClassification
+
+        quiet_transformers()
+        path = directory / ENCODER_DIR
+        self.history_ = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8")).get("training", [])
+        self.device_ = select_device("auto")
+        self.tokenizer_ = load_tokenizer(path)
+        self.model_ = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        self.model_.to(self.device_).eval()
+        if [self.model_.config.id2label[i] for i in range(len(self.label_ids))] != self.label_ids:
+            raise PipelineError(f"{path}: config.id2label does not match model.json's label list")
