@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Label Studio pins an older numpy: its SDK (and later the server) live in their own venv.
+# Label Studio pins an older numpy: the server and its SDK live in their own venv
+# (tests/test_annotate.py starts the server; tests/test_schema.py checks the config with the SDK).
 LS_VENV ?= .venv-labelstudio
+LS_SERVER ?= label-studio>=1.23,<1.24
 LS_SDK  ?= label-studio-sdk>=2.0,<3
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -33,8 +35,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks notebooks
+	$(BIN)/ruff format --check pipeline tests benchmarks notebooks
 
 # Refresh the committed annotator codebook after editing configs/schema.yaml.
 codebook: $(VENV)/.installed
@@ -60,9 +62,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-$(LS_VENV)/.installed:
+# Depends on the Makefile so that a changed pin reaches an existing venv.
+$(LS_VENV)/.installed: Makefile
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/python -m pip install --quiet "$(LS_SDK)"
+	$(LS_VENV)/bin/python -m pip install --quiet "$(LS_SERVER)" "$(LS_SDK)"
 	touch $@
 
 clean:

@@ -279,14 +279,37 @@ def codebook_markdown(schema: Schema) -> str:
         "",
         "## Labelling in Label Studio",
         "",
-        "The project exports a labeling config (`labelstudio.xml`) built from this codebook.",
+        "The project exports a labeling config (`labelstudio.xml`) built from this codebook. Each task is "
+        "one whole conversation: the dialogue on the left (author, then message, in order), the labels "
+        "on the right.",
         "",
         "1. Read the whole dialogue on the left first.",
-        "2. To label a message, select its text (a few words are enough; the label applies to the whole "
-        "message), then click every label that applies in the *Message labels* panel. Hover a label to see "
-        "its definition. A message you do not select stays `[]`.",
+        "2. To label a message, first click every label that applies in the *Message labels* panel, then "
+        "select the message's text (a few words are enough; the label applies to the whole message). Hover a "
+        "label to see its definition. To add or remove a label later, click the highlighted region and change "
+        "its labels. A selection that runs over several messages gives its labels to each of them, so select "
+        "one message at a time unless they all show the behaviour. A message you do not select is recorded as "
+        "`[]` (annotated, no behaviour): in a submitted task, every message counts as judged.",
         "3. Judge the *Conversation risk* (required), the *Kind* and any *Alarm signals*.",
-        "4. Submit. Use the comment box for anything you are unsure of; it is read during adjudication.",
+        "4. **Submit** when you have judged the whole conversation. Use the comment box for anything you are "
+        "unsure of; it is read during adjudication. To change a submitted task, open it again and **Update** "
+        "your annotation rather than submitting a second one (only your latest counts).",
+        "5. **Skip** a task you cannot judge (a language you do not read, a conversation you know, content "
+        "you must not see): a skipped task counts for nobody and is listed for review, never silently "
+        "dropped. Drafts that are never submitted are not exported.",
+        "",
+        "**Pre-annotations.** Tasks may arrive with a model's suggestions already drawn (*predictions*: the "
+        "message labels over the model's thresholds and a conversation risk). They are hypotheses, often "
+        "wrong, never evidence: check each one, delete the wrong ones, add what the model missed, and judge "
+        "the risk yourself. Accepting a suggestion unchecked makes agreement figures meaningless.",
+        "",
+        "**Next batches.** Tasks chosen by `annotate select` carry a `focus` column in the Data Manager: the "
+        "messages the model was least sure of. Label the whole conversation as usual, with extra care on "
+        "those messages.",
+        "",
+        "Every annotator's labels are kept. Where annotators differ, a rule decides the final labels "
+        "(majority by default) and the ties go to a review list; agreement figures (Krippendorff's alpha, "
+        "Cohen's kappa) are computed per label.",
         "",
         "## Sources",
         "",
