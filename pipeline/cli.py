@@ -7,14 +7,15 @@ exit with status 1; usage errors exit with status 2 (Typer's convention).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
 import typer
 
 from pipeline import corpus
+from pipeline.annotate.cli import annotate_app
+from pipeline.cards import card_app
+from pipeline.clitools import SchemaOption, user_errors
 from pipeline.errors import DataError, PipelineError
 from pipeline.exports import export_schema
 from pipeline.schema import load_schema
@@ -30,20 +31,8 @@ schema_app = typer.Typer(help="The annotation schema (configs/schema.yaml).", no
 app.add_typer(schema_app, name="schema")
 ingest_app = typer.Typer(help="Public corpora and tables into the conversation format.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-
-SchemaOption = typer.Option(
-    None, "--schema", help="Schema YAML (default: configs/schema.yaml).", exists=True, dir_okay=False
-)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn input errors into a clear message and exit status 1."""
-    try:
-        yield
-    except PipelineError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(code=1) from None
+app.add_typer(annotate_app, name="annotate")
+app.add_typer(card_app, name="card")
 
 
 @schema_app.command("export")
@@ -412,6 +401,8 @@ def split(
 class ModelKind(str, Enum):
     lexicon = "lexicon"
     tfidf = "tfidf"
+    embed = "embed"
+    transformer = "transformer"
 
 
 @app.command()
@@ -436,7 +427,8 @@ def train(
         overrides = parse_overrides(param)
         settings = {**section(loaded, model.value, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
         risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
-        seed = int(settings.pop("seed", base_seed(loaded)))
+        seed = settings.pop("seed", None)  # a model's own seed, else base.seed
+        seed = int(base_seed(loaded) if seed is None else seed)
         trained = train_model(model.value, train_file, valid_file, out, settings, risk, seed, track=not no_track)
         typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
 
@@ -450,13 +442,18 @@ def evaluate(
     dataset: str | None = typer.Option(None, "--dataset", help="Data set name (default: the file's stem)."),
     bootstrap: int = typer.Option(500, "--bootstrap", min=0, help="Bootstrap samples for 95% intervals."),
     seed: int = typer.Option(0, "--seed"),
+    max_conversations: int = typer.Option(
+        0, "--max-conversations", min=0, help="Evaluate on a seeded sample of this many conversations (0: all)."
+    ),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
     """Message, conversation and early-warning metrics with bootstrap intervals."""
     from pipeline.evaluate import evaluate_model
 
     with user_errors():
-        metrics = evaluate_model(model, data, out, plots, dataset, bootstrap, seed, track=not no_track)
+        metrics = evaluate_model(
+            model, data, out, plots, dataset, bootstrap, seed, track=not no_track, max_conversations=max_conversations
+        )
         conv = metrics["conversation"] or {}
         msg = metrics["message"] or {}
         typer.echo(
@@ -527,6 +524,56 @@ def leaderboard(
         if out:
             write_text_atomic(out, table)
         typer.echo(table)
+
+
+@app.command()
+def benchmark(
+    model: list[str] = typer.Option(
+        ..., "--model", help="Model directory or MLflow model URI (runs:/<id>/model, models:/<name>/<v>); repeatable."
+    ),
+    suite: str | None = typer.Option(
+        None, "--suite", help="Suite in params.yaml benchmark.suites (default: benchmark.suite)."
+    ),
+    params_file: Path | None = typer.Option(
+        None, "--params", help="params.yaml with the benchmark and evaluate sections (default: the project's)."
+    ),
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Where the reports go (default: benchmark.out_dir)."),
+    max_conversations: int | None = typer.Option(
+        None,
+        "--max-conversations",
+        min=0,
+        help="Seeded sample per data set (default: evaluate.max_conversations; 0: all).",
+    ),
+    bootstrap: int | None = typer.Option(
+        None, "--bootstrap", min=0, help="Bootstrap samples (default: evaluate.bootstrap)."
+    ),
+    calibrate: Path | None = typer.Option(
+        None, "--calibrate", help="Labelled corpus on which external models' label and risk thresholds are tuned."
+    ),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not log the evaluations to MLflow."),
+) -> None:
+    """Evaluate models on every data set of a suite; write benchmark.md and a self-contained benchmark.html."""
+    from pipeline.benchmark import run_benchmark
+
+    with user_errors():
+        result = run_benchmark(
+            model,
+            suite=suite,
+            params_path=params_file,
+            out_dir=out_dir,
+            max_conversations=max_conversations,
+            bootstrap=bootstrap,
+            calibrate=calibrate,
+            track=not no_track,
+        )
+        for dataset, per_model in result.metrics.items():
+            for name, metrics in per_model.items():
+                conv, msg = metrics["conversation"] or {}, metrics["message"] or {}
+                typer.echo(
+                    f"{name} on {dataset}: message macro-F1 {msg.get('macro_f1')}, "
+                    f"conversation F0.5 {conv.get('f0_5')}, latency-F1 {(metrics['early'] or {}).get('latency_f1')}"
+                )
+        typer.echo("wrote " + ", ".join(str(path) for path in result.written))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
 from pipeline.metrics import Aligned, evaluate_predictions, paired_bootstrap
-from pipeline.models.base import ConversationPrediction, label_matrix
+from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
 
 
 def predictions_document(
@@ -52,20 +52,31 @@ def evaluate_model(
     bootstrap: int = 500,
     seed: int = 0,
     track: bool = True,
+    max_conversations: int | None = None,
+    *,
+    tags: dict[str, str] | None = None,
+    model=None,
 ) -> dict:
+    """Metrics of a model on a corpus (or, with ``max_conversations``, on a seeded sample of
+    it: the same sample for every model, as the sample depends only on the corpus and seed).
+
+    ``tags`` are added to the MLflow run's tags; ``model``, an already loaded model, is used
+    instead of loading ``model_ref`` again (which is still recorded as its reference)."""
     from pipeline.plots import write_plots
     from pipeline.schema import load_schema
 
     schema = load_schema()
-    model = tracking.load_model(model_ref)
+    if model is None:
+        model = tracking.load_model(model_ref)
     conversations = corpus.read_conversations(data_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+    conversations = subsample_conversations(conversations, max_conversations, seed)
     name = dataset or Path(data_path).stem
     predictions = model.predict(conversations)
     metrics = evaluate_predictions(
         conversations, predictions, model.label_ids, model.risk_.threshold_, bootstrap=bootstrap, seed=seed
     )
     metrics["model"] = {"kind": model.kind, "reference": str(model_ref)}
-    metrics["dataset"] = {"name": name, "path": str(data_path)}
+    metrics["dataset"] = {"name": name, "path": str(data_path), "conversations": len(conversations)}
     write_text_atomic(out_path, json.dumps(metrics, indent=2) + "\n")
     predictions_path = out_path.with_suffix(".predictions.json")
     write_text_atomic(
@@ -81,10 +92,12 @@ def evaluate_model(
         with tracking.run(
             "evaluate",
             run_name=f"evaluate-{model.kind}-{name}",
-            tags={"model": model.kind, "dataset": name, "model_reference": str(model_ref)},
+            tags={"model": model.kind, "dataset": name, "model_reference": str(model_ref), **(tags or {})},
         ):
             tracking.log_dataset(conversations, name, data_path, "evaluation")
-            tracking.log_params({"model": model.kind, "dataset": name, "bootstrap": bootstrap})
+            tracking.log_params(
+                {"model": model.kind, "dataset": name, "bootstrap": bootstrap, "max_conversations": max_conversations}
+            )
             tracking.log_metrics(
                 {k: v for k, v in metrics.items() if k in ("message", "conversation", "early", "intervals")}
             )

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def _umask_mode(base: int) -> int:
@@ -66,3 +66,17 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file's content; a clear error naming the file and what it should hold."""
+    import json
+
+    from pipeline.errors import PipelineError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found ({what})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: expected {what}: {exc}") from None

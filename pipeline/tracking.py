@@ -23,7 +23,7 @@ from typing import Any
 import mlflow.pyfunc  # this module is the only one that talks to MLflow
 
 from pipeline.errors import PipelineError
-from pipeline.paths import REPO_ROOT
+from pipeline.paths import PACKAGE_DIR, REPO_ROOT
 
 # MLflow guesses data set sources and warns about integer columns aloud; neither matters here.
 warnings.filterwarnings("ignore", message=r".*(dataset source|Integer columns).*", category=UserWarning)
@@ -31,6 +31,19 @@ warnings.filterwarnings("ignore", message=r".*(dataset source|Integer columns).*
 EXPERIMENT = "grooming-risk"
 MODEL_ARTIFACT = "model"
 PYFUNC_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "pydantic", "pyyaml", "joblib", "scipy", "mlflow"]
+
+
+def pinned(packages: list[str]) -> list[str]:
+    """``name==installed version`` for each package (unpinned when it is not installed here)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in packages:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
 
 
 class GroomingRiskPyfunc(mlflow.pyfunc.PythonModel):
@@ -151,33 +164,86 @@ def log_dataset(conversations, name: str, source: str | Path, context: str) -> N
     mlflow.log_input(dataset, context=context)
 
 
-def log_model(model_dir: str | Path) -> str:
-    """Log a saved model directory as an MLflow pyfunc model; return its ``runs:/`` URI."""
+def log_model(model_dir: str | Path, extra_requirements: list[str] | None = None) -> str:
+    """Log a saved model directory as an MLflow pyfunc model; return its ``runs:/`` URI.
+
+    The requirements are explicit and pinned to this environment (MLflow's inference of them
+    is slow and, for torch models, asks for packages the model does not use). The ``pipeline``
+    package itself travels with the model (``code_paths``: MLflow copies it to ``code/pipeline``
+    and puts ``code/`` first on ``sys.path`` when loading), so an environment with only the
+    requirements installed can load and serve it."""
     _mlflow()
     info = mlflow.pyfunc.log_model(
         name=MODEL_ARTIFACT,
         python_model=GroomingRiskPyfunc(),
         artifacts={"model_dir": str(model_dir)},
-        pip_requirements=PYFUNC_REQUIREMENTS,
+        code_paths=[str(PACKAGE_DIR)],
+        pip_requirements=pinned(PYFUNC_REQUIREMENTS + list(extra_requirements or [])),
     )
     return f"runs:/{mlflow.active_run().info.run_id}/{MODEL_ARTIFACT}" if info else ""
 
 
 def load_model(reference: str | Path):
-    """A model from a directory, or from an MLflow model URI (``runs:/...``, ``models:/...``)."""
+    """A model from a directory, or from an MLflow model URI (``runs:/...``, ``models:/...``)
+    or a local MLflow model folder (one with an ``MLmodel`` file).
+
+    This project's own pyfunc models give back their model; any other pyfunc model that answers
+    the message table with ``p_<label>`` columns is wrapped in ``ExternalModel`` (see
+    ``pipeline.models.external`` and ``pipeline.serving``)."""
+    from pipeline.models.base import MODEL_FILE
     from pipeline.models.base import load_model as load_directory
 
     path = Path(str(reference))
-    if path.exists():
+    mlflow_folder = (path / "MLmodel").is_file() and not (path / MODEL_FILE).exists()
+    if path.exists() and not mlflow_folder:
         return load_directory(path)
-    if not str(reference).startswith(("runs:/", "models:/", "mlflow-artifacts:/")) and "://" not in str(reference):
+    is_uri = str(reference).startswith(("runs:/", "models:/", "mlflow-artifacts:/")) or "://" in str(reference)
+    if not mlflow_folder and not is_uri:
         raise PipelineError(f"{reference}: no such model directory or MLflow model URI")
     _mlflow()
     try:
         loaded = mlflow.pyfunc.load_model(str(reference), dst_path=tempfile.mkdtemp(prefix="grooming-risk-model-"))
     except Exception as exc:  # MLflow raises many kinds for a bad URI
         raise PipelineError(f"{reference}: cannot load the MLflow model: {exc}") from None
-    return loaded.unwrap_python_model().model
+    try:
+        python_model = loaded.unwrap_python_model()
+    except Exception:  # not a PythonModel (another flavour's pyfunc)
+        python_model = None
+    if isinstance(python_model, GroomingRiskPyfunc) or (
+        type(python_model).__name__ == "GroomingRiskPyfunc" and hasattr(python_model, "model")
+    ):
+        return python_model.model
+    return _external_model(loaded, str(reference))
+
+
+def _external_name(reference: str) -> str:
+    """A short, file-name-safe name for an external model: ``<registered name>-<version>``,
+    ``run-<run id>``, or the folder name."""
+    import re
+
+    text = reference.rstrip("/")
+    if text.startswith("models:/"):
+        name = text[len("models:/") :].replace("/", "-").replace("@", "-")
+    elif text.startswith("runs:/"):
+        parts = text[len("runs:/") :].split("/")
+        name = f"run-{parts[0][:8]}"
+    else:
+        name = text.rsplit("/", 1)[-1] or "external"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "external"
+
+
+def _external_model(loaded, reference: str):
+    from pipeline.models.external import ExternalModel
+    from pipeline.schema import load_schema
+
+    schema = load_schema()
+    return ExternalModel(
+        loaded.predict,
+        schema.label_ids,
+        name=_external_name(reference),
+        reference=reference,
+        schema_version=schema.version,
+    )
 
 
 def evaluation_runs() -> list[dict[str, Any]]:
@@ -200,3 +266,36 @@ def evaluation_runs() -> list[dict[str, Any]]:
         }
         for r in runs
     ]
+
+
+def run_summary(run_id: str) -> dict[str, Any]:
+    """One run as a plain dict (for the model card): info, params, metrics, tags and input data sets.
+
+    Raises ``PipelineError`` when the store has no such run."""
+    _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = mlflow.MlflowClient(tracking_uri()).get_run(run_id)
+    except MlflowException as exc:
+        raise PipelineError(f"MLflow run {run_id} not found in {tracking_uri()}: {exc.message}") from None
+    inputs = found.inputs.dataset_inputs if found.inputs else []
+    return {
+        "run_id": found.info.run_id,
+        "run_name": found.info.run_name,
+        "status": found.info.status,
+        "start_time": found.info.start_time,
+        "end_time": found.info.end_time,
+        "tracking_uri": tracking_uri(),
+        "params": dict(found.data.params),
+        "metrics": dict(found.data.metrics),
+        "tags": {k: v for k, v in found.data.tags.items() if not k.startswith("mlflow.")},
+        "datasets": [
+            {
+                "name": item.dataset.name,
+                "digest": item.dataset.digest,
+                "context": next((t.value for t in item.tags if t.key == "mlflow.data.context"), None),
+            }
+            for item in inputs
+        ],
+    }

@@ -61,7 +61,12 @@ def project_copy(tmp_path):
     for old, new in (
         ("conversations: 12000", "conversations: 120"),
         ("bootstrap: 500", "bootstrap: 20"),
-        ("max_train_messages: null", "max_train_messages: 1500"),
+        ("max_train_messages: 80000", "max_train_messages: 1500"),
+        ("max_conversations: 200", "max_conversations: 20"),
+        ("max_train_messages: 15000", "max_train_messages: 300"),
+        ("max_train_samples: 6000", "max_train_samples: 32"),
+        ("epochs: 2", "epochs: 1"),
+        ("max_valid_conversations: 200", "max_valid_conversations: 6"),
     ):
         assert old in text, old
         text = text.replace(old, new)
@@ -83,15 +88,17 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert len(synthetic) == 120
     stats = json.loads((dest / "reports" / "corpus_stats_synthetic.json").read_text(encoding="utf-8"))
     assert stats["conversations"] == 120
-    for model in ("lexicon", "tfidf"):
+    for model in ("lexicon", "tfidf", "embed", "transformer"):
         for dataset in ("test", "heldout_families", "handwritten"):
             metrics = json.loads((dest / "metrics" / model / f"{dataset}.json").read_text(encoding="utf-8"))
             assert metrics["dataset"]["name"] == dataset and "f0_5" in metrics["conversation"]
+            assert metrics["dataset"]["conversations"] <= 20
             assert (dest / "plots" / model / dataset / "pr_curves.png").exists()
     leaderboard = (dest / "reports" / "leaderboard.md").read_text(encoding="utf-8")
     assert "| tfidf | handwritten |" in leaderboard and "| lexicon | heldout_families |" in leaderboard
+    assert "| transformer | test |" in leaderboard and "| embed | handwritten |" in leaderboard
     runs = _mlflow_runs(dest / "mlflow.db")
-    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 2, "evaluate": 6}
+    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 4, "evaluate": 12}
     assert all(r.info.artifact_uri.startswith((dest / "mlartifacts").as_uri()) for r in runs)
     shown = json.loads(_sh(str(BIN / "dvc"), "metrics", "show", "--json", cwd=dest, env=env).stdout)
     assert "metrics/tfidf/test.json" in json.dumps(shown)
@@ -100,7 +107,7 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
     status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
     assert "up to date" in status.stdout
-    assert len(_mlflow_runs(dest / "mlflow.db")) == 8  # nothing reran, nothing was logged again
+    assert len(_mlflow_runs(dest / "mlflow.db")) == 16  # nothing reran, nothing was logged again
 
 
 @pytest.mark.slow
@@ -126,6 +133,6 @@ def test_dvc_exp_run_with_a_changed_param(project_copy):
     second = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
     assert first != second
     names = Counter(r.info.run_name for r in _mlflow_runs(dest / "mlflow.db"))
-    assert names["seed-a"] == 8 and names["seed-b"] == 8
+    assert names["seed-a"] == 16 and names["seed-b"] == 16
     shown = json.loads(_sh(dvc, "exp", "show", "--json", cwd=dest, env=env).stdout)
     assert {"seed-a", "seed-b"} <= {exp.get("name") for row in shown for exp in row.get("experiments") or []}

@@ -24,17 +24,28 @@ class LexiconModel(Model):
 
     def __init__(self, *args, cues: dict[str, dict[str, list[str]]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if cues is None:
+        self._cues = cues
+        self._patterns: dict[str, list[list[re.Pattern]]] | None = None
+
+    @property
+    def cues(self) -> dict[str, dict[str, list[str]]]:
+        """The cue patterns: the saved ones of a loaded model, else the schema's (read on first
+        use, so that loading a saved model needs no schema file, as when it is served)."""
+        if self._cues is None:
             from pipeline.schema import load_schema
 
             schema = load_schema()
-            cues = {label.id: label.cues for label in schema.labels if label.id in self.label_ids}
+            self._cues = {label.id: label.cues for label in schema.labels if label.id in self.label_ids}
             self.schema_version = self.schema_version or schema.version
-        self.cues = cues
-        self._compile()
+        return self._cues
+
+    @cues.setter
+    def cues(self, value: dict[str, dict[str, list[str]]]) -> None:
+        self._cues = value
+        self._patterns = None
 
     def _compile(self) -> None:
-        self._patterns: dict[str, list[list[re.Pattern]]] = {}
+        self._patterns = {}
         languages = {lang for per_label in self.cues.values() for lang in per_label}
         for lang in languages | {"*"}:
             self._patterns[lang] = [
@@ -48,6 +59,8 @@ class LexiconModel(Model):
         return per_label.get(language, [])
 
     def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
+        if self._patterns is None:
+            self._compile()
         out = []
         for conversation in conversations:
             patterns = self._patterns.get(conversation.language or "*", self._patterns["*"])
@@ -63,5 +76,5 @@ class LexiconModel(Model):
         (directory / CUES_FILE).write_text(json.dumps(self.cues, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def _load_files(self, directory: Path) -> None:
-        self.cues = json.loads((directory / CUES_FILE).read_text(encoding="utf-8"))
+        self._cues = json.loads((directory / CUES_FILE).read_text(encoding="utf-8"))
         self._compile()
