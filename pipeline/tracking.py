@@ -85,7 +85,10 @@ def experiment_id(name: str = EXPERIMENT) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_root())
+    # A local store keeps artifacts beside it at the repository root; a tracking server decides
+    # where artifacts go (its --artifacts-destination), so the client must not impose a local path.
+    local = tracking_uri().startswith(("sqlite:", "file:", "/"))
+    return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
 
 
 def _git_commit() -> str | None:
