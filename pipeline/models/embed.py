@@ -24,8 +24,8 @@ from pipeline.models.encoder import (
     PairEncoder,
     collate,
     inference_batches,
+    load_pretrained,
     load_tokenizer,
-    quiet_transformers,
     resolve_encoder,
     select_device,
 )
@@ -54,22 +54,17 @@ class EmbedModel(Model):
         self.params = {**DEFAULTS, **self.params}
 
     def _load_encoder(self, path: Path, device: str) -> None:
-        from transformers import AutoModel
-
-        quiet_transformers()
         self.device_ = select_device(device)
         self.tokenizer_ = load_tokenizer(path)
-        try:
-            self.encoder_ = AutoModel.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"{path}: cannot load an encoder: {exc}") from None
+        self.pair_encoder_ = PairEncoder(self.tokenizer_, self.params["max_length"])
+        self.encoder_ = load_pretrained("AutoModel", path)
         self.encoder_.to(self.device_).eval()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalised mean-pooled embeddings, one row per text."""
         import torch
 
-        features = PairEncoder(self.tokenizer_, self.params["max_length"])(texts)
+        features = self.pair_encoder_(texts)
         out = np.zeros((len(texts), self.encoder_.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
             lengths = [len(f["input_ids"]) for f in features]

@@ -35,8 +35,8 @@ from pipeline.models.encoder import (
     PairEncoder,
     collate,
     inference_batches,
+    load_pretrained,
     load_tokenizer,
-    quiet_transformers,
     resolve_encoder,
     select_device,
     training_batches,
@@ -182,22 +182,17 @@ class TransformerModel(Model):
 
     def _load_pretrained(self, path: Path):
         import torch
-        from transformers import AutoModelForSequenceClassification
 
-        quiet_transformers()
-        try:
-            return AutoModelForSequenceClassification.from_pretrained(
-                str(path),
-                dtype=torch.float32,  # train in full precision whatever the checkpoint's dtype
-                num_labels=len(self.label_ids),
-                problem_type="multi_label_classification",
-                id2label=dict(enumerate(self.label_ids)),
-                label2id={label: i for i, label in enumerate(self.label_ids)},
-                local_files_only=True,
-                ignore_mismatched_sizes=True,  # a checkpoint with another head gets a fresh one
-            )
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"{path}: cannot load a sequence-classification model: {exc}") from None
+        return load_pretrained(
+            "AutoModelForSequenceClassification",
+            path,
+            dtype=torch.float32,  # train in full precision whatever the checkpoint's dtype
+            num_labels=len(self.label_ids),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(self.label_ids)),
+            label2id={label: i for i, label in enumerate(self.label_ids)},
+            ignore_mismatched_sizes=True,  # a checkpoint with another head gets a fresh one
+        )
 
     def _fit(self, train: list[Conversation], valid: list[Conversation]) -> list[np.ndarray]:
         import torch
@@ -296,7 +291,7 @@ class TransformerModel(Model):
         if best_weights is not None:
             model.load_state_dict(best_weights)
         self.history_ = state["history"]
-        self.model_, self.tokenizer_, self.device_ = model.eval(), tokenizer, device
+        self.model_, self.tokenizer_, self.device_, self.pair_encoder_ = model.eval(), tokenizer, device, encoder
         checkpoints.clear()
         if best_valid is None:
             best_valid = torch.tensor(self._predict(model, tokenizer, valid_features, device))
@@ -333,7 +328,7 @@ class TransformerModel(Model):
     # --------------------------------------------------------------- interface
 
     def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
-        features = self._features(self._encoder(self.tokenizer_), conversations)
+        features = self._features(self.pair_encoder_, conversations)
         probabilities = self._predict(self.model_, self.tokenizer_, features, self.device_)
         return split_rows(probabilities.astype(float), conversations)
 
@@ -346,14 +341,12 @@ class TransformerModel(Model):
         self.tokenizer_.save_pretrained(target)
 
     def _load_files(self, directory: Path) -> None:
-        from transformers import AutoModelForSequenceClassification
-
-        quiet_transformers()
         path = directory / ENCODER_DIR
         self.history_ = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8")).get("training", [])
         self.device_ = select_device("auto")
         self.tokenizer_ = load_tokenizer(path)
-        self.model_ = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True)
+        self.pair_encoder_ = self._encoder(self.tokenizer_)
+        self.model_ = load_pretrained("AutoModelForSequenceClassification", path)
         self.model_.to(self.device_).eval()
         if [self.model_.config.id2label[i] for i in range(len(self.label_ids))] != self.label_ids:
             raise PipelineError(f"{path}: config.id2label does not match model.json's label list")
