@@ -35,8 +35,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check pipeline tests benchmarks notebooks
-	$(BIN)/ruff format --check pipeline tests benchmarks notebooks
+	$(BIN)/ruff check pipeline tests benchmarks notebooks tools
+	$(BIN)/ruff format --check pipeline tests benchmarks notebooks tools
 
 # Refresh the committed annotator codebook after editing configs/schema.yaml.
 codebook: $(VENV)/.installed

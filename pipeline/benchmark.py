@@ -55,6 +55,7 @@ class BenchmarkDataset:
     name: str
     path: Path
     source: str = ""  # the path as the suite gives it (shown in the reports)
+    max_conversations: int | None = None  # the entry's own sample size (0: whole), else the suite's
 
 
 @dataclass
@@ -116,7 +117,14 @@ def suite_datasets(
             raise PipelineError(f"{where}: benchmark.suites.{name}: data set name '{dataset_name}' appears twice")
         seen.add(dataset_name)
         path = Path(entry["path"])
-        datasets.append(BenchmarkDataset(dataset_name, path if path.is_absolute() else base_dir / path, entry["path"]))
+        own = entry.get("max_conversations")
+        if own is not None and (isinstance(own, bool) or not isinstance(own, int) or own < 0):
+            raise PipelineError(
+                f"{where}: benchmark.suites.{name}[{i}]: max_conversations: expected a whole number >= 0 (0: all)"
+            )
+        datasets.append(
+            BenchmarkDataset(dataset_name, path if path.is_absolute() else base_dir / path, entry["path"], own)
+        )
     missing = [f"{d.name}: {d.path}" for d in datasets if not d.path.is_file()]
     if missing:
         raise PipelineError(f"benchmark suite '{name}': missing data file(s): " + "; ".join(missing))
@@ -163,6 +171,12 @@ def load_models(references: list[str], calibrate: Path | None, probe: Any, seed:
 # ------------------------------------------------------------------------- run
 
 
+def _sample_size(dataset: BenchmarkDataset, suite_limit: int, argument: int | None) -> int:
+    if argument is None and dataset.max_conversations is not None:
+        return dataset.max_conversations
+    return suite_limit
+
+
 def run_benchmark(
     references: list[str],
     suite: str | None = None,
@@ -176,7 +190,8 @@ def run_benchmark(
     """Evaluate every model on every data set of the suite; write the per-run outputs and the reports.
 
     ``max_conversations`` and ``bootstrap`` override ``evaluate.max_conversations`` and
-    ``evaluate.bootstrap`` (0 conversations: all)."""
+    ``evaluate.bootstrap`` (0 conversations: all); a suite entry's own ``max_conversations``
+    (``0`` for a test set read whole) wins over ``evaluate.max_conversations``, not over the argument."""
     from pipeline.evaluate import evaluate_model
 
     params = load_params(params_path)
@@ -207,6 +222,7 @@ def run_benchmark(
             "seed": seed,
             "bootstrap": samples,
             "max_conversations": limit,
+            "forced_size": max_conversations is not None,
             "calibrate": str(calibrate) if calibrate else None,
         },
     )
@@ -223,7 +239,7 @@ def run_benchmark(
                     bootstrap=samples,
                     seed=seed,
                     track=track,
-                    max_conversations=limit or None,
+                    max_conversations=_sample_size(dataset, limit, max_conversations) or None,
                     tags={"suite": suite_name},
                     model=entry.model,
                 )
@@ -311,6 +327,13 @@ def _settings_line(result: BenchmarkResult) -> str:
     s = result.settings
     sample = f"a seeded sample of at most {s['max_conversations']}" if s["max_conversations"] else "all"
     calibrated = f"; external models calibrated on `{s['calibrate']}`" if s["calibrate"] else ""
+    own = [
+        f"`{d.name}` {'whole' if not d.max_conversations else f'at most {d.max_conversations}'}"
+        for d in result.datasets
+        if d.max_conversations is not None and d.max_conversations != s["max_conversations"]
+    ]
+    if own and not s.get("forced_size"):
+        sample += " (" + ", ".join(own) + ")"
     return (
         f"Suite `{result.suite}`: {len(result.models)} model(s) on {len(result.datasets)} data set(s), "
         f"{sample} conversations per data set (the same for every model), seed {s['seed']}, "

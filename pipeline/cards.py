@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 
 from pipeline.clitools import SchemaOption, user_errors
@@ -55,6 +56,8 @@ HANDWRITTEN_SIZE = "40 conversations, 20 English and 20 French"
 # What each of the pipeline's evaluation data sets measures (evaluate.datasets in params.yaml).
 DATASET_NOTES = {
     "test": "conversations never seen in training, but sharing template families with it: in-distribution fit",
+    "authored_test": "human-written conversations by writers with nothing in training: unseen style, "
+    "double-annotated gold",
     "heldout_families": "template families never seen in training: unseen phrasing",
     "handwritten": f"the hand-written dev set ({HANDWRITTEN_SIZE}): the distance to human-written text",
 }
@@ -87,6 +90,14 @@ PROVENANCE = {
         "templates: invented conversations with made-up first names, no real usernames, phone numbers or "
         "addresses; non-explicit; labelled by the codebook. No personal data."
     ),
+    "authored": (
+        "Written for this project by its contributors (`data/authored/README.md`): twelve writers, each in one "
+        "language and a style of their own, one whole conversation per brief (language, kind, platform, age, "
+        "persona, pacing), without reading the generator's templates or each other's work. Invented first names, "
+        "no real usernames, phone numbers or addresses; non-explicit. Message labels: two independent annotators "
+        "through Label Studio, then an adjudicator; every annotator's labels are kept. Writers, annotators and "
+        "adjudicators were AI helper agents, one per role, kept apart. No personal data."
+    ),
     "pan12": (
         "The PAN 2012 Sexual Predator Identification corpus (licensed separately): real chat logs, redacted at "
         "ingestion (placeholders for e-mail addresses, phone numbers, URLs and handles; salted author hashes). "
@@ -97,7 +108,9 @@ OTHER_PROVENANCE = (
     "Brought by the user and ingested with `grooming-risk ingest` (redacted by default: placeholders for e-mail "
     "addresses, phone numbers, URLs and handles; salted author hashes). Check its licence and consent before use."
 )
-NO_PERSONAL_DATA_SOURCES = {"synthetic", "handwritten"}
+NO_PERSONAL_DATA_SOURCES = {"synthetic", "handwritten", "authored"}
+# Per-conversation facts of an authored corpus (meta) that its data card counts.
+VARIETY_FIELDS = ("writer", "platform", "child_age", "persona", "child_reaction", "pacing", "lookalike")
 
 
 # ------------------------------------------------------------------ formatting
@@ -374,7 +387,12 @@ def model_card(inputs: dict[str, Any], schema: Schema) -> str:
 
 
 def read_data_inputs(
-    corpus_path: Path, stats_path: Path | None, params_path: Path | None, schema: Schema
+    corpus_path: Path,
+    stats_path: Path | None,
+    params_path: Path | None,
+    schema: Schema,
+    agreement_path: Path | None = None,
+    overlap_path: Path | None = None,
 ) -> dict[str, Any]:
     """The corpus scanned once (sources, template families), its statistics (read and checked
     against the corpus, or computed), and the generator settings when it holds synthetic data."""
@@ -391,7 +409,9 @@ def read_data_inputs(
         raise PipelineError(f"{stats_path}: expected corpus statistics written by `grooming-risk corpus-stats`")
     sources: Counter = Counter()
     families: set[str] = set()
-    counts = {"conversations": 0, "messages": 0}
+    counts = {"conversations": 0, "messages": 0, "multi_label": 0}
+    variety: dict[str, Counter] = {field: Counter() for field in ("kind_language", *VARIETY_FIELDS)}
+    lengths: list[int] = []
 
     def scanned():
         for conversation in corpus.iter_conversations(
@@ -403,6 +423,14 @@ def read_data_inputs(
                 families.add(str(family))
             counts["conversations"] += 1
             counts["messages"] += len(conversation.messages)
+            meta = conversation.meta or {}
+            if meta.get("writer"):
+                variety["kind_language"][(conversation.kind or "unknown", conversation.language or "?")] += 1
+                for field in VARIETY_FIELDS:
+                    if meta.get(field) is not None:
+                        variety[field][meta[field]] += 1
+                lengths.append(len(conversation.messages))
+                counts["multi_label"] += sum(len(m.labels or []) > 1 for m in conversation.messages)
             yield conversation
 
     if stats is None:
@@ -428,6 +456,13 @@ def read_data_inputs(
         "sources": dict(sorted(sources.items())),
         "families": sorted(families),
         "generator": generator,
+        "variety": variety if lengths else None,
+        "lengths": lengths,
+        "multi_label_messages": counts["multi_label"],
+        "agreement": read_json(Path(agreement_path), "an agreement report") if agreement_path else None,
+        "agreement_path": agreement_path,
+        "overlap": read_json(Path(overlap_path), "an overlap report") if overlap_path else None,
+        "overlap_path": overlap_path,
     }
 
 
@@ -510,6 +545,9 @@ def data_card(inputs: dict[str, Any], schema: Schema, name: str) -> str:
             header="messages",
         ),
         "",
+        *_variety_lines(inputs),
+        *_agreement_lines(inputs, schema),
+        *_overlap_lines(inputs),
         "## Limits",
         "",
         f"- Languages: {', '.join(stats.get('languages') or {}) or '—'} (the schema covers "
@@ -531,8 +569,112 @@ def data_card(inputs: dict[str, Any], schema: Schema, name: str) -> str:
         ]
     if "handwritten" in sources:
         lines.append(f"- The hand-written dev set is small ({HANDWRITTEN_SIZE}): figures on it have wide intervals.")
+    if "authored" in sources:
+        lines += [
+            "- Invented by the project's contributors, not real chats: it shows whether a model recognises the "
+            "behaviours of the codebook in natural, coherent, varied human-style writing it was not built from; it "
+            "cannot show how models fare on real offenders, real children, other languages or platforms, or how "
+            "common any behaviour is.",
+            "- Writers knew the codebook's behaviours and wrote to briefs: cues may be more frequent and more "
+            "recognisable than in real chat, and each writer has habits a model can learn (hence the split by "
+            "writer).",
+            "- The gold labels are annotators' judgements: read every model figure against their agreement and "
+            "their own F1 against the gold above (the ceiling). The annotators were AI helper agents built on one "
+            "language model, each seeing only the codebook and the text: their agreement is likely higher than "
+            "two human annotators would reach, because they share one way of reading the codebook.",
+        ]
     lines.append("")
     return "\n".join(lines)
+
+
+def _count_table(title: str, counter: Counter) -> list[str]:
+    total = sum(counter.values())
+    rows = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    if title == "child_age":
+        rows = sorted(counter.items())
+    return [
+        f"| {title.replace('_', ' ')} | conversations |",
+        "|---|---|",
+        *[f"| {value} | {n} ({n / total:.0%}) |" for value, n in rows],
+        "",
+    ]
+
+
+def _variety_lines(inputs: dict[str, Any]) -> list[str]:
+    variety = inputs.get("variety")
+    if not variety:
+        return []
+    lengths = np.array(inputs["lengths"])
+    kinds = sorted({k for k, _ in variety["kind_language"]})
+    languages = sorted({lang for _, lang in variety["kind_language"]})
+    lines = [
+        "## Variety",
+        "",
+        f"Conversation lengths: {lengths.min()} to {lengths.max()} messages (median {int(np.median(lengths))}); "
+        f"{inputs['multi_label_messages']} messages carry two labels or more.",
+        "",
+        "| kind | " + " | ".join(languages) + " | total |",
+        "|---|" + "---|" * (len(languages) + 1),
+    ]
+    for kind in kinds:
+        cells = [variety["kind_language"].get((kind, lang), 0) for lang in languages]
+        lines.append(f"| {kind} | " + " | ".join(map(str, cells)) + f" | {sum(cells)} |")
+    lines.append("")
+    for field in VARIETY_FIELDS:
+        if variety[field]:
+            lines += _count_table(field, variety[field])
+    return lines
+
+
+def _agreement_lines(inputs: dict[str, Any], schema: Schema) -> list[str]:
+    report = inputs.get("agreement")
+    if not report:
+        return []
+    gold = report.get("against_gold") or {}
+    annotators = list(gold)
+    lines = [
+        f"## Agreement between annotators (`{_shown(inputs['agreement_path'])}`)",
+        "",
+        f"{report.get('tasks_annotated_by_two_or_more')} conversations labelled by two annotators each; "
+        "Krippendorff's alpha (nominal) over messages; each annotator's F1 against the adjudicated gold.",
+        "",
+        "| label | alpha | positive ratings | " + " | ".join(f"F1 {a}" for a in annotators) + " |",
+        "|---|---|---|" + "---|" * len(annotators),
+    ]
+    for label in schema.label_ids:
+        figure = report["labels"].get(label) or {}
+        cells = [_number((gold[a]["labels"].get(label) or {}).get("f1")) for a in annotators]
+        lines.append(
+            f"| `{label}` | {_number(figure.get('alpha'))} | {figure.get('positive_ratings', '—')} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    risk = report.get("risk") or {}
+    lines += ["", f"Conversation risk: alpha {_number(risk.get('alpha'))}.", ""]
+    return lines
+
+
+def _overlap_lines(inputs: dict[str, Any]) -> list[str]:
+    report = inputs.get("overlap")
+    if not report:
+        return []
+    inside = report["inside"]
+    lines = [
+        f"## Overlap checks (`{_shown(inputs['overlap_path'])}`)",
+        "",
+        f"{report['messages_compared']} messages of at least {report['settings']['min_chars']} characters compared "
+        f"(character 5-gram Jaccard >= {report['settings']['threshold']} is a near duplicate).",
+        "",
+        f"- Inside the corpus: {inside['near_or_exact_duplicate_messages']} messages are an exact or near "
+        f"duplicate of another ({inside['share_of_compared']:.2%}).",
+    ]
+    if "against" in report:
+        a = report["against"]
+        lines.append(
+            f"- Against `{report.get('against_corpus')}`: {a['exact_messages']} exact and {a['near_messages']} near "
+            f"matches ({a['share_of_compared']:.2%} of the compared messages)."
+        )
+    return [*lines, ""]
 
 
 # ---------------------------------------------------------------------- command line
@@ -575,6 +717,12 @@ def data_card_command(
     params: Path | None = typer.Option(
         None, "--params", help="params.yaml with the synthesize section (default: the project's).", dir_okay=False
     ),
+    agreement: Path | None = typer.Option(
+        None, "--agreement", help="Agreement report (annotate agreement --gold) to include.", dir_okay=False
+    ),
+    overlap: Path | None = typer.Option(
+        None, "--overlap", help="Overlap report (grooming-risk overlap).", dir_okay=False
+    ),
     schema: Path | None = SchemaOption,
 ) -> None:
     """A data card from the corpus statistics, the schema and the generator settings."""
@@ -583,7 +731,7 @@ def data_card_command(
 
     with user_errors():
         loaded = load_schema(schema)
-        inputs = read_data_inputs(corpus_file, stats, params, loaded)
+        inputs = read_data_inputs(corpus_file, stats, params, loaded, agreement, overlap)
         if name is None:
             prefix = "corpus_stats_"
             name = stats.stem[len(prefix) :] if stats and stats.stem.startswith(prefix) else corpus_file.stem

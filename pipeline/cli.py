@@ -167,6 +167,41 @@ def corpus_stats_command(
         typer.echo(f"wrote {out_dir / stem}.md and .json ({stats['conversations']} conversations)")
 
 
+@app.command("overlap")
+def overlap_command(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The corpus to check (JSONL)."),
+    against: Path | None = typer.Option(
+        None, "--against", exists=True, dir_okay=False, help="A corpus it must not copy from (e.g. the synthetic one)."
+    ),
+    out_dir: Path = typer.Option(Path("reports"), "--out-dir", help="Where to write the Markdown and JSON."),
+    name: str | None = typer.Option(None, "--name", help="Report name (default: overlap_<file stem>)."),
+    threshold: float = typer.Option(
+        0.8, "--threshold", min=0.0, max=1.0, help="Near duplicate: 5-gram Jaccard >= this."
+    ),
+    min_chars: int = typer.Option(20, "--min-chars", min=1, help="Shorter messages are not compared."),
+) -> None:
+    """Exact and near-duplicate messages inside a corpus and against another one."""
+    from pipeline.io import write_text_atomic
+    from pipeline.overlap import overlap_markdown, overlap_report
+
+    with user_errors():
+        stem = name or f"overlap_{file.stem}"
+        report = overlap_report(
+            corpus.read_conversations(file),
+            corpus.read_conversations(against) if against else None,
+            threshold=threshold,
+            min_chars=min_chars,
+        )
+        report["corpus"], report["against_corpus"] = str(file), str(against) if against else None
+        write_text_atomic(out_dir / f"{stem}.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(
+            out_dir / f"{stem}.md", overlap_markdown(report, str(file), str(against) if against else None)
+        )
+        inside = report["inside"]["share_of_compared"]
+        outside = f", {report['against']['share_of_compared']:.2%} found in {against}" if against else ""
+        typer.echo(f"wrote {out_dir / stem}.md and .json ({inside:.2%} duplicated inside{outside})")
+
+
 # ----------------------------------------------------------------------- ingest
 
 RedactOption = typer.Option(
@@ -374,14 +409,29 @@ def split(
         help="Also set aside this fraction of whole "
         "template families as heldout_families.jsonl (unseen-phrasing test).",
     ),
+    writer_source: str | None = typer.Option(
+        None,
+        "--writer-source",
+        help="Split this source's conversations apart, by meta.writer, into <source>_train/_valid/_test.jsonl.",
+    ),
+    writer_valid: str = typer.Option("", "--writer-valid", help="Comma-separated writers of <source>_valid."),
+    writer_test: str = typer.Option("", "--writer-test", help="Comma-separated writers of <source>_test."),
 ) -> None:
     """Leakage-safe train/valid/test splits, stratified by label and kind, with a leakage report."""
     from pipeline.io import write_text_atomic
-    from pipeline.split import leakage_report, report_markdown, split_corpus, write_splits
+    from pipeline.split import leakage_report, report_markdown, split_by_writer, split_corpus, write_splits
+
+    def names(text: str) -> list[str]:
+        return [w.strip() for w in text.split(",") if w.strip()]
 
     with user_errors():
         conversations = corpus.read_conversations(file)
-        splits = split_corpus(conversations, by.value, valid, test, seed, family_holdout)
+        written: dict[str, list] = {}
+        if writer_source:
+            conversations, written = split_by_writer(
+                conversations, writer_source, names(writer_valid), names(writer_test)
+            )
+        splits = {**split_corpus(conversations, by.value, valid, test, seed, family_holdout), **written}
         report = leakage_report(splits, by.value)
         write_text_atomic(report_dir / f"{name}_leakage.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(report_dir / f"{name}_leakage.md", report_markdown(report))
@@ -416,6 +466,27 @@ def train(
         None, "--params", exists=True, dir_okay=False, help="params.yaml: the model's section, risk and base.seed."
     ),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+    authored_train: Path | None = typer.Option(
+        None, "--authored-train", exists=True, dir_okay=False, help="Human-written training conversations."
+    ),
+    authored_valid: Path | None = typer.Option(
+        None,
+        "--authored-valid",
+        exists=True,
+        dir_okay=False,
+        help="Human-written valid conversations, added whole to valid for threshold and risk tuning.",
+    ),
+    authored_weight: int | None = typer.Option(
+        None,
+        "--authored-weight",
+        min=0,
+        help="Copies of --authored-train in the training set (0: synthetic only; default: authored.weight).",
+    ),
+    authored_tune: bool | None = typer.Option(
+        None,
+        "--authored-tune/--no-authored-tune",
+        help="Tune thresholds and risk on valid + --authored-valid (default: authored.tune).",
+    ),
 ) -> None:
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
     from pipeline.params import load_params, section
@@ -429,7 +500,24 @@ def train(
         risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
         seed = settings.pop("seed", None)  # a model's own seed, else base.seed
         seed = int(base_seed(loaded) if seed is None else seed)
-        trained = train_model(model.value, train_file, valid_file, out, settings, risk, seed, track=not no_track)
+        mix = section(loaded, "authored", params_file) if loaded else {}
+        if authored_weight is None:
+            authored_weight = int(mix.get("weight", 1))
+        if authored_tune is None:
+            authored_tune = bool(mix.get("tune", True))
+        trained = train_model(
+            model.value,
+            train_file,
+            valid_file,
+            out,
+            settings,
+            risk,
+            seed,
+            track=not no_track,
+            authored_train=authored_train,
+            authored_valid=authored_valid if authored_tune else None,
+            authored_weight=authored_weight if authored_train else 0,
+        )
         typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
 
 

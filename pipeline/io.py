@@ -68,6 +68,18 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def read_user_text(path: str | Path) -> str:
+    """A user's UTF-8 text file; a missing file or another encoding is a clear error."""
+    from pipeline.errors import DataError, PipelineError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError.single(path, None, "(encoding)", f"expected UTF-8 text: {exc.reason}") from None
+
+
 def read_json(path: Path, what: str) -> Any:
     """A JSON file's content; a clear error naming the file and what it should hold."""
     import json

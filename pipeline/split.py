@@ -7,6 +7,11 @@ template families (``meta.template_family``), so that the test split measures ge
 to phrasing never seen in training. Splits are stratified by conversation label and kind
 with scikit-learn's ``StratifiedGroupKFold``: a fraction f is one fold of round(1/f).
 
+A human-written source (``--writer-source authored``) is split apart, by writer
+(``meta.writer``), into ``<source>_train``, ``<source>_valid`` and ``<source>_test``: the writers
+of the valid and test splits are fixed by name (committed in ``params.yaml``), so the test
+measures style that no training conversation has, as ``heldout_families`` does for templates.
+
 Every split gets a leakage report (shared conversation ids, authors, families and exact
 duplicate message texts). The command fails, writing no split, when the grouping it was
 asked for leaks.
@@ -118,6 +123,37 @@ def split_corpus(
     return out
 
 
+def split_by_writer(
+    conversations: Sequence[Conversation], source: str, valid: Sequence[str], test: Sequence[str]
+) -> tuple[list[Conversation], dict[str, list[Conversation]]]:
+    """(the other conversations, {<source>_train/_valid/_test}) with whole writers in each split.
+
+    Writers named in neither ``valid`` nor ``test`` train. A writer named twice, or a
+    conversation of ``source`` without ``meta.writer``, is an error."""
+    both = sorted(set(valid) & set(test))
+    if both:
+        raise PipelineError(f"writer(s) {both} named for both the valid and the test split")
+    rest: list[Conversation] = []
+    out: dict[str, list[Conversation]] = {f"{source}_{name}": [] for name in SPLIT_NAMES}
+    for conversation in conversations:
+        if conversation.source != source:
+            rest.append(conversation)
+            continue
+        writer = (conversation.meta or {}).get("writer")
+        if not isinstance(writer, str) or not writer:
+            raise PipelineError(
+                f"conversation '{conversation.conversation_id}' of source '{source}' has no meta.writer: "
+                "a writer split needs the writer of every conversation"
+            )
+        name = "valid" if writer in valid else "test" if writer in test else "train"
+        out[f"{source}_{name}"].append(conversation)
+    return rest, out
+
+
+def _writers(convs: Sequence[Conversation]) -> set[str]:
+    return {(c.meta or {}).get("writer") for c in convs} - {None}
+
+
 def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[str, Any]:
     """What the splits share: ids, authors, template families, exact message texts."""
 
@@ -141,10 +177,15 @@ def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[s
             "risk": dict(sorted(Counter(str(c.label) for c in convs).items())),
             "kinds": dict(sorted(Counter(c.kind or "unknown" for c in convs).items())),
             "labelled_messages": sum(bool(m.labels) for c in convs for m in c.messages),
+            "writers": sorted(_writers(convs)),
         }
-    pairs = [("train", "valid"), ("train", "test"), ("valid", "test")]
+    base = [("train", "valid"), ("train", "test"), ("valid", "test")]
+    pairs = [p for p in base if set(p) <= set(splits)]
     if HELDOUT in splits:
         pairs += [(name, HELDOUT) for name in SPLIT_NAMES]
+    written = sorted({name.rsplit("_", 1)[0] for name in splits if name.endswith("_test") and name != "test"})
+    for prefix in written:  # writer splits: no writer in two of them
+        pairs += [(f"{prefix}_{a}", f"{prefix}_{b}") for a, b in base]
     for a, b in pairs:
         shared_texts = texts(splits[a]) & texts(splits[b])
         report["shared"][f"{a}-{b}"] = {
@@ -152,6 +193,7 @@ def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[s
             "conversation_ids_count": len(ids(splits[a]) & ids(splits[b])),
             "authors_count": len(authors(splits[a]) & authors(splits[b])),
             "template_families": sorted(families(splits[a]) & families(splits[b])),
+            "writers": sorted(_writers(splits[a]) & _writers(splits[b])),
             "duplicate_texts_count": len(shared_texts),
             "duplicate_texts_share_of_" + b: round(len(shared_texts) / max(1, len(texts(splits[b]))), 4),
             "duplicate_texts_examples": sorted(shared_texts, key=lambda t: (-len(t), t))[:5],
@@ -166,6 +208,8 @@ def leakage_report(splits: dict[str, list[Conversation]], by: SplitBy) -> dict[s
             leaks.append(f"{pair}: {shared['authors_count']} author(s) in both")
         if (by == "family" or b == HELDOUT) and shared["template_families"]:
             leaks.append(f"{pair}: template families {shared['template_families']} in both")
+        if shared["writers"]:
+            leaks.append(f"{pair}: writers {shared['writers']} in both")
     report["leaks"] = leaks
     return report
 
@@ -174,23 +218,23 @@ def report_markdown(report: dict[str, Any]) -> str:
     out = [
         f"# Split leakage report (--by {report['by']})",
         "",
-        "| split | conversations | messages | labelled messages | risk | kinds |",
-        "|---|---|---|---|---|---|",
+        "| split | conversations | messages | labelled messages | risk | kinds | writers |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in report["splits"].items():
         out.append(
             f"| {name} | {row['conversations']} | {row['messages']} | {row['labelled_messages']} | "
-            f"{row['risk']} | {row['kinds']} |"
+            f"{row['risk']} | {row['kinds']} | {', '.join(row['writers']) or '—'} |"
         )
     out += [
         "",
-        "| pair | shared conversations | shared authors | shared families | shared exact texts |",
-        "|---|---|---|---|---|",
+        "| pair | shared conversations | shared authors | shared families | shared writers | shared exact texts |",
+        "|---|---|---|---|---|---|",
     ]
     for pair, row in report["shared"].items():
         out.append(
             f"| {pair} | {row['conversation_ids_count']} | {row['authors_count']} | "
-            f"{len(row['template_families'])} | {row['duplicate_texts_count']} |"
+            f"{len(row['template_families'])} | {len(row.get('writers', []))} | {row['duplicate_texts_count']} |"
         )
     out += ["", "Leaks of the requested grouping: " + ("; ".join(report["leaks"]) if report["leaks"] else "none"), ""]
     return "\n".join(out)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from pipeline import corpus, tracking
+from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
 from pipeline.models.base import Model
@@ -51,6 +52,25 @@ def build_model(
     return cls(label_ids, params, risk=risk_config, seed=seed, schema_version=schema_version)
 
 
+def repeat_conversations(conversations: list[Conversation], times: int) -> list[Conversation]:
+    """``times`` copies of each conversation (ids ``<id>#r<k>`` after the first): how the authored
+    corpus is weighted against the much larger synthetic one, for every model kind alike."""
+    if times < 0:
+        raise PipelineError(f"authored weight: expected a whole number >= 0, found {times}")
+    out = []
+    for k in range(times):
+        for conversation in conversations:
+            if k == 0:
+                out.append(conversation)
+                continue
+            cid = f"{conversation.conversation_id}#r{k}"
+            copy = conversation.model_copy(update={"conversation_id": cid}, deep=True)
+            for index, message in enumerate(copy.messages):
+                message.message_id = f"{cid}:{index}"
+            out.append(copy)
+    return out
+
+
 def train_model(
     kind: str,
     train_path: Path,
@@ -60,24 +80,47 @@ def train_model(
     risk: dict[str, Any],
     seed: int,
     track: bool = True,
+    authored_train: Path | None = None,
+    authored_valid: Path | None = None,
+    authored_weight: int = 0,
 ) -> Model:
+    """Fit on train (+ ``authored_train`` repeated ``authored_weight`` times), tune on valid
+    (+ ``authored_valid``, whole), save, and log to MLflow."""
     from pipeline.schema import load_schema
 
     schema = load_schema()
-    train = corpus.read_conversations(train_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
-    valid = corpus.read_conversations(valid_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+
+    def read(path: Path | None) -> list[Conversation]:
+        if path is None:
+            return []
+        return corpus.read_conversations(path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+
+    train = read(train_path)
+    valid = read(valid_path)
+    authored = repeat_conversations(read(authored_train), authored_weight) if authored_weight else []
+    valid_whole = read(authored_valid)
     model = build_model(kind, schema.label_ids, params, risk, seed, schema.version)
     if not track:
-        model.fit(train, valid).save(out_dir)
+        model.fit(train + authored, valid, valid_whole).save(out_dir)
         return model
     with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
         tracking.log_dataset(train, "train", train_path, "training")
         tracking.log_dataset(valid, "valid", valid_path, "validation")
+        if authored:
+            tracking.log_dataset(authored, "authored_train", authored_train, "training")
+        if valid_whole:
+            tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation")
         model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
-        model.fit(train, valid).save(out_dir)
+        model.fit(train + authored, valid, valid_whole).save(out_dir)
         described = model.describe()
         tracking.log_params(
-            {"model": kind, "seed": seed, "params": described["params"], "risk": described["risk"]["config"]}
+            {
+                "model": kind,
+                "seed": seed,
+                "params": described["params"],
+                "risk": described["risk"]["config"],
+                "authored_weight": authored_weight,
+            }
         )
         tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})
         uri = tracking.log_model(out_dir, model.requirements)  # the pyfunc model holds the directory

@@ -4,12 +4,7 @@ and the round trip through a real Label Studio server (installed in its own venv
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +12,8 @@ import pytest
 
 from pipeline import corpus
 from pipeline.annotate.select import pick_messages
+from pipeline.annotate.server import User
+from pipeline.annotate.server import label_studio as local_label_studio
 from pipeline.annotate.tasks import entropy_uncertainty, threshold_uncertainty, utf16_length
 from pipeline.exports import label_studio_config
 from tests.conftest import REPO, run_cli
@@ -568,12 +565,6 @@ print(json.dumps({"users": users, "tasks": imported.task_count, "predictions": i
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def label_studio(labelstudio_python, tmp_path_factory):
     """A real Label Studio server on 127.0.0.1 with a temporary data directory and two users
@@ -582,64 +573,12 @@ def label_studio(labelstudio_python, tmp_path_factory):
     if not binary.exists():
         subprocess.run(["make", "labelstudio-venv"], cwd=REPO, check=True)
     assert binary.exists(), "make labelstudio-venv should install the label-studio server"
-    root = tmp_path_factory.mktemp("labelstudio")
-    env = {
-        **os.environ,
-        "LABEL_STUDIO_BASE_DATA_DIR": str(root / "data"),
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",  # 1.23 disables legacy tokens by default
-        "LATEST_VERSION_CHECK": "false",  # no calls to PyPI, Sentry or analytics: everything stays local
-        "COLLECT_ANALYTICS": "false",
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-    }
     users = {
-        "admin": ("admin@example.org", "admin-password-1", "admin-token-0001"),
-        "annotator": ("annotator@example.org", "annotator-password-1", "annotator-token-0001"),
+        "admin": User("admin@example.org", "admin-password-1", "admin-token-0001"),
+        "annotator": User("annotator@example.org", "annotator-password-1", "annotator-token-0001"),
     }
-    log_path = root / "server.log"
-    for email, password, token in users.values():  # the first creates the database and the organisation
-        with log_path.open("a") as log:
-            init = subprocess.run(
-                [str(binary), "init", "-q", "--username", email, "--password", password, "--user-token", token,
-                 "--enable-legacy-api-token"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, timeout=300,
-            )  # fmt: skip
-        assert init.returncode == 0, log_path.read_text()[-3000:]
-    log = log_path.open("a")
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(binary), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so that teardown stops everything it started
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"Label Studio exited: {log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Label Studio did not answer /health: {log_path.read_text()[-3000:]}")
-            time.sleep(1)
-        yield {"url": url, "tokens": {role: u[2] for role, u in users.items()}, "root": root}
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-        log.close()
+    with local_label_studio(binary, tmp_path_factory.mktemp("labelstudio"), users) as server:
+        yield {"url": server.url, "tokens": server.tokens, "root": server.root}
 
 
 @pytest.mark.slow

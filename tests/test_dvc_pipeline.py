@@ -63,6 +63,7 @@ def project_copy(tmp_path):
         ("bootstrap: 500", "bootstrap: 20"),
         ("max_train_messages: 80000", "max_train_messages: 1500"),
         ("max_conversations: 200", "max_conversations: 20"),
+        ("max_conversations: 0}", "max_conversations: 20}"),  # the whole handwritten and authored test sets
         ("max_train_messages: 15000", "max_train_messages: 300"),
         ("max_train_samples: 6000", "max_train_samples: 32"),
         ("epochs: 2", "epochs: 1"),
@@ -89,7 +90,7 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     stats = json.loads((dest / "reports" / "corpus_stats_synthetic.json").read_text(encoding="utf-8"))
     assert stats["conversations"] == 120
     for model in ("lexicon", "tfidf", "embed", "transformer"):
-        for dataset in ("test", "heldout_families", "handwritten"):
+        for dataset in ("test", "heldout_families", "handwritten", "authored_test"):
             metrics = json.loads((dest / "metrics" / model / f"{dataset}.json").read_text(encoding="utf-8"))
             assert metrics["dataset"]["name"] == dataset and "f0_5" in metrics["conversation"]
             assert metrics["dataset"]["conversations"] <= 20
@@ -97,8 +98,13 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     leaderboard = (dest / "reports" / "leaderboard.md").read_text(encoding="utf-8")
     assert "| tfidf | handwritten |" in leaderboard and "| lexicon | heldout_families |" in leaderboard
     assert "| transformer | test |" in leaderboard and "| embed | handwritten |" in leaderboard
+    assert "| tfidf | authored_test |" in leaderboard
+    authored_test = corpus.read_conversations(dest / "data" / "processed" / "authored_test.jsonl")
+    assert authored_test and {c.source for c in authored_test} == {"authored"}
+    assert (dest / "reports" / "cards" / "data_card_authored.md").exists()
+    assert (dest / "reports" / "overlap_authored.json").exists()
     runs = _mlflow_runs(dest / "mlflow.db")
-    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 4, "evaluate": 12}
+    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 4, "evaluate": 16}
     assert all(r.info.artifact_uri.startswith((dest / "mlartifacts").as_uri()) for r in runs)
     shown = json.loads(_sh(str(BIN / "dvc"), "metrics", "show", "--json", cwd=dest, env=env).stdout)
     assert "metrics/tfidf/test.json" in json.dumps(shown)
@@ -107,7 +113,7 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
     status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
     assert "up to date" in status.stdout
-    assert len(_mlflow_runs(dest / "mlflow.db")) == 16  # nothing reran, nothing was logged again
+    assert len(_mlflow_runs(dest / "mlflow.db")) == 20  # nothing reran, nothing was logged again
 
 
 @pytest.mark.slow
@@ -139,6 +145,6 @@ def test_dvc_exp_run_with_a_changed_param(project_copy):
     second = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()
     assert first != second
     names = Counter(r.info.run_name for r in _mlflow_runs(dest / "mlflow.db"))
-    assert names["seed-a"] == 8 and names["seed-b"] == 8
+    assert names["seed-a"] == 10 and names["seed-b"] == 10
     shown = json.loads(_sh(dvc, "exp", "show", "--json", cwd=dest, env=env).stdout)
     assert {"seed-a", "seed-b"} <= {exp.get("name") for row in shown for exp in row.get("experiments") or []}

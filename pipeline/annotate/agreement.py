@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from pipeline.annotate.labelstudio import ExportTask, annotator_sort_key
+from pipeline.corpus import Conversation
 
 MAX_TEXT = 120  # characters of a message shown in the disagreement list
+MAX_LISTED = 300  # disagreements listed in the Markdown report (the JSON has them all)
 
 
 def alpha_nominal(matrix: np.ndarray) -> tuple[float | None, str | None, int]:
@@ -169,6 +171,59 @@ def agreement_report(tasks: list[ExportTask], label_ids: list[str], kind_ids: li
     }
 
 
+def _prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
+    """Precision, recall, F1; None where undefined (nothing predicted / nothing to find)."""
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if tp + fp + fn == 0:
+        f1 = None
+    else:
+        f1 = 2 * tp / (2 * tp + fp + fn)
+    rounded = {k: None if v is None else round(v, 6) for k, v in (("precision", precision), ("recall", recall))}
+    return {**rounded, "f1": None if f1 is None else round(f1, 6), "support": tp + fn, "predicted": tp + fp}
+
+
+def annotators_against_gold(
+    tasks: list[ExportTask], gold: dict[str, Conversation], label_ids: list[str]
+) -> dict[str, Any]:
+    """Each annotator's labels scored against the final (adjudicated) labels, per label, over the
+    messages of the tasks that annotator submitted; the human ceiling a model is read against.
+    Macro-F1 averages the labels where F1 is defined; risk accuracy is over conversations."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    risk: dict[str, list[int]] = {}
+    for task in tasks:
+        reference = gold.get(task.conversation.conversation_id)
+        if reference is None:
+            continue
+        for annotation in task.annotations:
+            per_label = counts.setdefault(annotation.annotator, {label: [0, 0, 0] for label in label_ids})
+            for index, message in enumerate(reference.messages):
+                if message.labels is None:
+                    continue
+                truth, given = set(message.labels), set(annotation.messages[index])
+                for label in label_ids:
+                    cell = per_label[label]
+                    cell[0] += label in truth and label in given
+                    cell[1] += label in given and label not in truth
+                    cell[2] += label in truth and label not in given
+            if reference.label is not None and annotation.risk is not None:
+                hits = risk.setdefault(annotation.annotator, [0, 0])
+                hits[0] += reference.label == annotation.risk
+                hits[1] += 1
+    out = {}
+    for annotator in sorted(counts, key=annotator_sort_key):
+        labels = {label: _prf(*counts[annotator][label]) for label in label_ids}
+        f1s = [v["f1"] for v in labels.values() if v["f1"] is not None]
+        hits = risk.get(annotator, [0, 0])
+        out[annotator] = {
+            "labels": labels,
+            "macro_f1": round(float(np.mean(f1s)), 6) if f1s else None,
+            "risk_accuracy": round(hits[0] / hits[1], 6) if hits[1] else None,
+            "conversations": hits[1],
+        }
+    return out
+
+
 def _number(value: float | None, note: str | None = None) -> str:
     if value is None:
         return f"— ({note})" if note else "—"
@@ -219,13 +274,35 @@ def agreement_markdown(report: dict[str, Any]) -> str:
             f"| {name} | {_number(figure['alpha'], figure['alpha_note'])} | {figure['units_rated_by_two']} | "
             f"{_kappa_cells(figure)} |"
         )
+    gold = report.get("against_gold")
+    if gold:
+        annotators = list(gold)
+        lines += [
+            "",
+            f"## Each annotator against the final labels ({report.get('gold')})",
+            "",
+            "F1 of each annotator's message labels against the adjudicated labels, over the messages of the tasks "
+            "they annotated: the human ceiling that model figures on this corpus are read against.",
+            "",
+            "| label | " + " | ".join(annotators) + " |",
+            "|---|" + "---|" * len(annotators),
+        ]
+        for label in report["labels"]:
+            cells = [_number(gold[a]["labels"][label]["f1"], "no positives") for a in annotators]
+            lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+        lines.append("| **macro-F1** | " + " | ".join(_number(gold[a]["macro_f1"]) for a in annotators) + " |")
+        lines.append("| risk accuracy | " + " | ".join(_number(gold[a]["risk_accuracy"]) for a in annotators) + " |")
+    shown = report["disagreements"][:MAX_LISTED]
+    more = len(report["disagreements"]) - len(shown)
     lines += ["", f"## Messages with disagreement ({len(report['disagreements'])})", ""]
+    if more > 0:
+        lines += [f"The first {len(shown)} are listed; the JSON report has all of them.", ""]
     if report["disagreements"]:
         lines += [
             "| task | conversation | message | author | text | labels by annotator |",
             "|---|---|---|---|---|---|",
         ]
-        for item in report["disagreements"]:
+        for item in shown:
             labels = "; ".join(f"{a}: {', '.join(v) or '[]'}" for a, v in item["labels"].items())
             text = item["text"].replace("|", "\\|").replace("\n", " ")
             lines.append(

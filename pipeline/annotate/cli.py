@@ -20,6 +20,13 @@ annotate_app = typer.Typer(
     no_args_is_help=True,
 )
 
+AnnotatorsOption = typer.Option(
+    None,
+    "--annotators",
+    exists=True,
+    dir_okay=False,
+    help='JSON object of Label Studio user id -> annotator name to record, e.g. {"2": "annotator-1"}.',
+)
 ParamsOption = typer.Option(
     None, "--params", help="params.yaml to read the annotate section from (default: ./params.yaml).", dir_okay=False
 )
@@ -98,12 +105,14 @@ def import_command(
     min_annotators: int | None = typer.Option(
         None, "--min-annotators", min=1, help="Fewer submitted annotations: the task stays unlabelled."
     ),
+    annotators: Path | None = AnnotatorsOption,
     params: Path | None = ParamsOption,
     schema: Path | None = SchemaOption,
 ) -> None:
     """A Label Studio JSON export back to the conversation format, adjudicated, with a review list."""
     from pipeline.annotate.config import load_annotate_config
     from pipeline.annotate.imports import import_export, review_markdown, review_paths
+    from pipeline.annotate.labelstudio import load_annotator_names
     from pipeline.corpus import write_conversations
     from pipeline.io import write_text_atomic
     from pipeline.schema import load_schema
@@ -116,7 +125,8 @@ def import_command(
             min_annotators=min_annotators,
         )
         loaded = load_schema(schema)
-        conversations, review, summary = import_export(export, loaded, config, data)
+        names = load_annotator_names(annotators)
+        conversations, review, summary = import_export(export, loaded, config, data, names)
         review_json, review_md = review_paths(out)
         write_conversations(out, conversations)
         write_text_atomic(review_json, json.dumps({**summary, "review": review}, indent=2, ensure_ascii=False) + "\n")
@@ -130,6 +140,38 @@ def import_command(
         typer.echo(f"review: {counts} -> {review_md}")
 
 
+@annotate_app.command("adjudicate")
+def adjudicate_command(
+    data: Path = typer.Option(
+        ..., "--data", exists=True, dir_okay=False, help="Corpus written by `annotate import` (annotated)."
+    ),
+    decisions: Path = typer.Option(
+        ..., "--decisions", exists=True, dir_okay=False, help="The adjudicator's decisions (JSON Lines)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Conversation-format JSONL to write (the gold)."),
+    by: str = typer.Option("adjudicator", "--by", help="Who adjudicated (recorded with each decision)."),
+    schema: Path | None = SchemaOption,
+) -> None:
+    """Apply a third pass's decisions on disputed messages and conversations; keep what was before."""
+    from pipeline.annotate.adjudicate import apply_decisions, read_decisions
+    from pipeline.corpus import write_conversations
+    from pipeline.schema import load_schema
+
+    with user_errors():
+        if out.resolve() in (data.resolve(), decisions.resolve()):
+            raise PipelineError(f"--out {out}: would overwrite an input; choose another file")
+        loaded = load_schema(schema)
+        conversations = _read(data, loaded)
+        found = read_decisions(decisions, {c.conversation_id: c for c in conversations}, loaded)
+        decided, counts = apply_decisions(conversations, found, loaded, by)
+        write_conversations(out, decided)
+        typer.echo(
+            f"wrote {out} ({len(decided)} conversations; {counts['conversations']} adjudicated, "
+            f"{counts['messages_decided']} message decisions of which {counts['messages_changed']} changed the "
+            f"labels, {counts['conversation_fields_changed']} conversation fields changed)"
+        )
+
+
 @annotate_app.command("agreement")
 def agreement_command(
     export: Path = typer.Argument(..., exists=True, dir_okay=False, help="Label Studio JSON export."),
@@ -140,13 +182,26 @@ def agreement_command(
     data: Path | None = typer.Option(
         None, "--data", exists=True, dir_okay=False, help="Corpus the tasks came from (ids are checked)."
     ),
+    gold: Path | None = typer.Option(
+        None,
+        "--gold",
+        exists=True,
+        dir_okay=False,
+        help="Final (adjudicated) corpus: each annotator's per-label F1 against it is added to the report.",
+    ),
+    annotators: Path | None = AnnotatorsOption,
     params: Path | None = ParamsOption,
     schema: Path | None = SchemaOption,
 ) -> None:
     """Krippendorff's alpha and Cohen's kappa per label, risk and kind agreement, disagreements."""
-    from pipeline.annotate.agreement import agreement_markdown, agreement_report, report_paths
+    from pipeline.annotate.agreement import (
+        agreement_markdown,
+        agreement_report,
+        annotators_against_gold,
+        report_paths,
+    )
     from pipeline.annotate.config import load_annotate_config
-    from pipeline.annotate.labelstudio import read_export
+    from pipeline.annotate.labelstudio import load_annotator_names, read_export
     from pipeline.io import write_text_atomic
     from pipeline.schema import load_schema
 
@@ -154,8 +209,12 @@ def agreement_command(
         config = load_annotate_config(params)
         loaded = load_schema(schema)
         known = {c.conversation_id: c for c in _read(data, loaded)} if data else None
-        tasks = read_export(export, loaded, known, data)
+        tasks = read_export(export, loaded, known, data, load_annotator_names(annotators))
         report = agreement_report(tasks, loaded.label_ids, loaded.kind_ids, export=str(export))
+        if gold is not None:
+            final = {c.conversation_id: c for c in _read(gold, loaded)}
+            report["gold"] = str(gold)
+            report["against_gold"] = annotators_against_gold(tasks, final, loaded.label_ids)
         json_path, md_path = report_paths(out_dir or Path(config.reports_dir), name)
         write_text_atomic(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(md_path, agreement_markdown(report))

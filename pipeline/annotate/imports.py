@@ -189,6 +189,7 @@ def import_export(
     schema: Schema,
     config: AnnotateConfig,
     data: str | Path | None = None,
+    names: dict[str, str] | None = None,
 ) -> tuple[list[Conversation], list[dict[str, Any]], dict[str, Any]]:
     """Read, check and adjudicate a Label Studio JSON export.
 
@@ -202,7 +203,7 @@ def import_export(
 
         corpus_order = read_conversations(data, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
         known = {c.conversation_id: c for c in corpus_order}
-    tasks = read_export(export_path, schema, known, data)
+    tasks = read_export(export_path, schema, known, data, names)
 
     results: dict[str, Conversation] = {}
     review: list[dict[str, Any]] = []

@@ -38,8 +38,9 @@ from pydantic import ValidationError
 
 from pipeline.annotate.tasks import TASK_CONVERSATION_FIELDS, TASK_MESSAGE_FIELDS
 from pipeline.corpus import Conversation
-from pipeline.errors import DataError, PipelineError, Problem
+from pipeline.errors import DataError, Problem
 from pipeline.exports import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
+from pipeline.io import read_user_text
 from pipeline.schema import Schema
 from pipeline.yamlutil import format_loc
 
@@ -107,14 +108,23 @@ def annotator_sort_key(annotator: str) -> tuple:
     return (0, int(annotator), "") if annotator.isdigit() else (1, 0, annotator)
 
 
-def load_export_json(path: str | Path) -> list[Any]:
+def load_annotator_names(path: str | Path | None) -> dict[str, str] | None:
+    """``{"<Label Studio user id>": "<name>", ...}`` from a JSON file (``--annotators``)."""
+    if path is None:
+        return None
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError.single(path, None, "(encoding)", f"expected UTF-8 text: {exc.reason}") from None
+        names = json.loads(read_user_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError.single(path, None, "(json)", f"expected a JSON object of user id -> name: {exc}") from None
+    if not isinstance(names, dict) or not all(isinstance(v, str) and v for v in names.values()):
+        raise DataError.single(path, None, "(annotators)", 'expected a JSON object such as {"2": "annotator-1"}')
+    return {str(k): v for k, v in names.items()}
+
+
+def load_export_json(path: str | Path) -> list[Any]:
+    path = Path(path)
+    text = read_user_text(path)
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -131,8 +141,16 @@ def load_export_json(path: str | Path) -> list[Any]:
 
 
 class _TaskReader:
-    def __init__(self, path: Path, schema: Schema, known: dict[str, Conversation] | None, known_path: str | None):
+    def __init__(
+        self,
+        path: Path,
+        schema: Schema,
+        known: dict[str, Conversation] | None,
+        known_path: str | None,
+        names: dict[str, str] | None = None,
+    ):
         self.path = str(path)
+        self.names = names or {}
         self.schema = schema
         self.labels = set(schema.label_ids)
         self.label_order = {label: i for i, label in enumerate(schema.label_ids)}
@@ -348,6 +366,7 @@ class _TaskReader:
                     f"expected the annotator's user id, found {item.get('completed_by')!r}",
                 )
                 continue
+            annotator = self.names.get(annotator, annotator)
             if item.get("was_cancelled"):
                 set_aside.append(SetAside(annotator, item.get("id"), "cancelled"))
                 continue
@@ -376,14 +395,16 @@ def read_export(
     schema: Schema,
     known: dict[str, Conversation] | None = None,
     known_path: str | Path | None = None,
+    names: dict[str, str] | None = None,
 ) -> list[ExportTask]:
     """Read and check a Label Studio JSON export; raise ``DataError`` naming every bad task.
 
     ``known`` (conversation id -> conversation, e.g. from ``--data``) makes an unknown
     conversation id, or messages that differ from the known conversation's, an error.
+    ``names`` maps Label Studio user ids to the annotator names to record (``--annotators``).
     """
     raw_tasks = load_export_json(path)
-    reader = _TaskReader(Path(path), schema, known, str(known_path) if known_path else None)
+    reader = _TaskReader(Path(path), schema, known, str(known_path) if known_path else None, names)
     seen: dict[str, str] = {}
     tasks = [reader.task(position, raw, seen) for position, raw in enumerate(raw_tasks)]
     if reader.problems:

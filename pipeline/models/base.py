@@ -123,9 +123,13 @@ class Model:
 
     # ----------------------------------------------------------------- shared
 
-    def fit(self, train: list[Conversation], valid: list[Conversation]) -> Model:
-        # Slow kinds tune on a seeded subset of valid (``max_valid_conversations``).
+    def fit(
+        self, train: list[Conversation], valid: list[Conversation], valid_whole: list[Conversation] | None = None
+    ) -> Model:
+        # Slow kinds tune on a seeded subset of valid (``max_valid_conversations``); ``valid_whole``
+        # (the human-written valid split) is always added whole.
         valid = subsample_conversations(valid, self.params.get("max_valid_conversations"), self.seed)
+        valid = valid + list(valid_whole or [])
         probabilities = self._fit(train, valid)
         self.tune(valid, probabilities)
         return self
