@@ -64,6 +64,7 @@ def project_copy(tmp_path):
         ("max_train_messages: 80000", "max_train_messages: 1500"),
         ("max_conversations: 200", "max_conversations: 20"),
         ("max_conversations: 0}", "max_conversations: 20}"),  # the whole handwritten and authored test sets
+        ("  weight: 30 ", "  weight: 2 "),  # copies of authored_train: 2 keep the run short
         ("max_train_messages: 15000", "max_train_messages: 300"),
         ("max_train_samples: 6000", "max_train_samples: 32"),
         ("epochs: 2", "epochs: 1"),
