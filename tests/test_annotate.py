@@ -361,6 +361,23 @@ def test_superseded_annotation_is_set_aside_not_counted(tasks_file, tmp_path):
 # ---------------------------------------------------------------- agreement
 
 
+def test_a_gzip_compressed_export_reads_the_same(export_file, tmp_path):
+    import gzip
+
+    packed = tmp_path / "export.json.gz"
+    packed.write_bytes(gzip.compress(export_file.read_bytes()))
+    for source, name in ((export_file, "plain"), (packed, "packed")):
+        result = run_cli("annotate", "agreement", source, "--out-dir", tmp_path, "--name", name)
+        assert result.returncode == 0, result.stderr
+    plain, compressed = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "packed"))
+    assert {k: v for k, v in plain.items() if k != "export"} == {k: v for k, v in compressed.items() if k != "export"}
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"not gzip")
+    result = run_cli("annotate", "import", broken, "--out", tmp_path / "x.jsonl")
+    assert result.returncode == 1 and "expected gzip-compressed" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_agreement_matches_hand_computed_figures(export_file, tmp_path):
     result = run_cli("annotate", "agreement", export_file, "--out-dir", tmp_path)
     assert result.returncode == 0, result.stderr

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from pipeline.annotate.tasks import TASK_CONVERSATION_FIELDS, TASK_MESSAGE_FIELDS
 from pipeline.corpus import Conversation
-from pipeline.errors import DataError, Problem
+from pipeline.errors import DataError, PipelineError, Problem
 from pipeline.exports import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
 from pipeline.io import read_user_text
 from pipeline.schema import Schema
@@ -124,7 +124,17 @@ def load_annotator_names(path: str | Path | None) -> dict[str, str] | None:
 
 def load_export_json(path: str | Path) -> list[Any]:
     path = Path(path)
-    text = read_user_text(path)
+    if path.suffix == ".gz":  # a compressed export (how data/authored keeps its 5 MB export small in git)
+        import gzip
+
+        try:
+            text = gzip.decompress(path.read_bytes()).decode("utf-8")
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: file not found") from None
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise DataError.single(path, None, "(gzip)", f"expected gzip-compressed UTF-8 JSON: {exc}") from None
+    else:
+        text = read_user_text(path)
     try:
         tasks = json.loads(text)
     except json.JSONDecodeError as exc:

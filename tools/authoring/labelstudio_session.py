@@ -11,13 +11,15 @@
 3. each seat's labels (the `<unit>-s1.jsonl` / `<unit>-s2.jsonl` files the annotators wrote:
    per conversation risk, kind, flags and `{message index: [labels]}`) are submitted as that
    user's annotations, one message per region, in Label Studio's own result format;
-4. the project is exported as Label Studio JSON (`export.json`) with `annotators.json` (user id
+4. the project is exported as Label Studio JSON (`export.json.gz`, gzip-compressed; the annotate
+   commands read it as it is) with `annotators.json` (user id
    -> seat name), ready for `annotate import` and `annotate agreement`.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -137,7 +139,7 @@ def main() -> None:
         (tmp / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
         (tmp / "tokens.json").write_text(json.dumps({role: u.token for role, u in users.items()}))
         binary = args.labelstudio_python.parent / "label-studio"
-        export = args.out_dir / "export.json"
+        export = tmp / "export.json"
         with label_studio(binary, tmp / "ls", users) as server:
             driver = subprocess.run(
                 [str(args.labelstudio_python), "-c", DRIVER, server.url, str(tmp / "tokens.json"),
@@ -147,9 +149,11 @@ def main() -> None:
         if driver.returncode != 0:
             sys.exit(driver.stderr[-4000:])
         facts = json.loads(driver.stdout.strip().splitlines()[-1])
+        packed = args.out_dir / "export.json.gz"
+        packed.write_bytes(gzip.compress(export.read_bytes(), mtime=0))
     names = {str(uid): role for role, uid in facts["users"].items() if role in SEATS.values()}
     (args.out_dir / "annotators.json").write_text(json.dumps(names, indent=2) + "\n", encoding="utf-8")
-    print(f"{facts['tasks']} tasks, {facts['annotations']} annotations -> {export}; users {names}")
+    print(f"{facts['tasks']} tasks, {facts['annotations']} annotations -> {packed}; users {names}")
 
 
 if __name__ == "__main__":
