@@ -193,7 +193,9 @@ def _sources_line(schema: Schema) -> str:
 # ------------------------------------------------------------------ model card
 
 
-def read_model_inputs(model_dir: Path, metrics_dir: Path | None = None) -> dict[str, Any]:
+def read_model_inputs(
+    model_dir: Path, metrics_dir: Path | None = None, agreement_path: Path | None = None
+) -> dict[str, Any]:
     """Everything a model card draws on; raises ``PipelineError`` naming the first missing input."""
     from pipeline import tracking
     from pipeline.models.base import MODEL_FILE
@@ -239,10 +241,36 @@ def read_model_inputs(model_dir: Path, metrics_dir: Path | None = None) -> dict[
         "run": run,
         "metrics_dir": metrics_dir,
         "evaluations": ordered,
+        "agreement": _read_agreement(agreement_path) if agreement_path else None,
+        "agreement_path": agreement_path,
     }
 
 
-def _evaluation_lines(evaluations: dict[str, dict[str, Any]], label_ids: list[str]) -> list[str]:
+def _read_agreement(path: Path) -> dict[str, Any]:
+    report = read_json(Path(path), "an agreement report written by annotate agreement")
+    if not isinstance(report, dict) or not isinstance(report.get("labels"), dict):
+        raise PipelineError(f"{path}: expected an agreement report (annotate agreement) with per-label figures")
+    return report
+
+
+def human_reference(report: dict[str, Any] | None, label: str) -> tuple[float | None, float | None]:
+    """A label's Krippendorff alpha between annotators and their mean F1 against the adjudicated
+    gold (None where the report lacks it): the ceiling a model's figure should be read against."""
+    if not report:
+        return None, None
+    alpha = ((report.get("labels") or {}).get(label) or {}).get("alpha")
+    scores = [
+        ((annotator.get("labels") or {}).get(label) or {}).get("f1")
+        for annotator in (report.get("against_gold") or {}).values()
+        if isinstance(annotator, dict)
+    ]
+    scores = [s for s in scores if s is not None]
+    return alpha, (sum(scores) / len(scores) if scores else None)
+
+
+def _evaluation_lines(
+    evaluations: dict[str, dict[str, Any]], label_ids: list[str], agreement: dict[str, Any] | None = None
+) -> list[str]:
     names = list(evaluations)
     lines = [
         "Per data set, with 95% bootstrap intervals over conversations where `evaluate` computed them. Message "
@@ -265,12 +293,19 @@ def _evaluation_lines(evaluations: dict[str, dict[str, Any]], label_ids: list[st
             interval = (metrics.get("intervals") or {}).get(key)
             cells.append(_plain(value) if key == "early.median_alert_message" else _with_interval(value, interval))
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    human = ["annotators' α", "annotators' F1 vs gold"] if agreement else []
     lines += [
         "",
-        "Per-label message F1 (support: annotated messages with the label):",
+        "Per-label message F1 (support: annotated messages with the label)"
+        + (
+            ", next to the human reference on the authored corpus: the annotators' agreement (Krippendorff's "
+            "α) and their mean F1 against the adjudicated gold."
+            if agreement
+            else ":"
+        ),
         "",
-        "| label | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
+        "| label | " + " | ".join(names + human) + " |",
+        "|---|" + "---|" * (len(names) + len(human)),
     ]
     for label in label_ids:
         cells = []
@@ -281,6 +316,8 @@ def _evaluation_lines(evaluations: dict[str, dict[str, Any]], label_ids: list[st
             support = figures.get("support")
             cell = _with_interval(figures.get("f1"), interval)
             cells.append(f"{cell} (n={support})" if support is not None else cell)
+        if agreement:
+            cells += [_number(value) for value in human_reference(agreement, label)]
         lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
     return lines
 
@@ -346,7 +383,7 @@ def model_card(inputs: dict[str, Any], schema: Schema) -> str:
         "",
         "## Evaluation",
         "",
-        *_evaluation_lines(evaluations, label_ids),
+        *_evaluation_lines(evaluations, label_ids, inputs.get("agreement")),
         "",
         "## Training",
         "",
@@ -689,6 +726,12 @@ def model_card_command(
         None, "--metrics", help="Directory of its metrics files, <dataset>.json (default: metrics/<kind>)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Card to write (default: reports/model_card_<kind>.md)."),
+    agreement: Path | None = typer.Option(
+        None,
+        "--agreement",
+        dir_okay=False,
+        help="Agreement report (annotate agreement --gold): each label's figures are shown next to the annotators'.",
+    ),
     schema: Path | None = SchemaOption,
 ) -> None:
     """A model card from model.json, the MLflow training run, the metrics files and the schema."""
@@ -697,7 +740,7 @@ def model_card_command(
 
     with user_errors():
         loaded = load_schema(schema)
-        inputs = read_model_inputs(model, metrics)
+        inputs = read_model_inputs(model, metrics, agreement)
         kind = inputs["info"]["kind"]
         target = out or Path("reports") / f"model_card_{kind}.md"
         write_text_atomic(target, model_card(inputs, loaded))

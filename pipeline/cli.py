@@ -453,6 +453,12 @@ class ModelKind(str, Enum):
     tfidf = "tfidf"
     embed = "embed"
     transformer = "transformer"
+    ensemble = "ensemble"
+
+
+class ThresholdsOn(str, Enum):
+    all = "all"
+    authored = "authored"
 
 
 @app.command()
@@ -487,6 +493,12 @@ def train(
         "--authored-tune/--no-authored-tune",
         help="Tune thresholds and risk on valid + --authored-valid (default: authored.tune).",
     ),
+    thresholds_on: ThresholdsOn | None = typer.Option(
+        None,
+        "--thresholds-on",
+        help="Where the per-label thresholds are tuned: all (valid + --authored-valid) or authored "
+        "(--authored-valid alone; the risk threshold still uses both). Default: authored.thresholds_on.",
+    ),
 ) -> None:
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
     from pipeline.params import load_params, section
@@ -500,11 +512,20 @@ def train(
         risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
         seed = settings.pop("seed", None)  # a model's own seed, else base.seed
         seed = int(base_seed(loaded) if seed is None else seed)
+        # The training mix, not the model's own settings: a model section may leave the synthetic
+        # set out or give authored_train its own weight (over authored.weight).
+        train_synthetic = bool(settings.pop("train_synthetic", True))
+        own_weight = settings.pop("authored_weight", None)
         mix = section(loaded, "authored", params_file) if loaded else {}
         if authored_weight is None:
-            authored_weight = int(mix.get("weight", 1))
+            authored_weight = int(mix.get("weight", 1) if own_weight is None else own_weight)
         if authored_tune is None:
             authored_tune = bool(mix.get("tune", True))
+        if thresholds_on is None:
+            value = mix.get("thresholds_on", "all")
+            if value not in ThresholdsOn._value2member_map_:
+                raise PipelineError(f"{params_file}: authored.thresholds_on: expected all or authored, found {value!r}")
+            thresholds_on = ThresholdsOn(value)
         trained = train_model(
             model.value,
             train_file,
@@ -517,6 +538,8 @@ def train(
             authored_train=authored_train,
             authored_valid=authored_valid if authored_tune else None,
             authored_weight=authored_weight if authored_train else 0,
+            thresholds_on=thresholds_on.value,
+            train_synthetic=train_synthetic,
         )
         typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
 
@@ -595,6 +618,90 @@ def compare(
         typer.echo("\n".join(lines))
         if out:
             write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+
+
+@app.command("learning-curve")
+def learning_curve_command(
+    model: ModelKind = typer.Option(..., "--model", help="Model kind."),
+    train_file: Path = typer.Option(..., "--train", exists=True, dir_okay=False, help="Synthetic training corpus."),
+    valid_file: Path = typer.Option(..., "--valid", exists=True, dir_okay=False, help="Validation corpus."),
+    authored_train: Path = typer.Option(..., "--authored-train", exists=True, dir_okay=False),
+    authored_valid: Path = typer.Option(..., "--authored-valid", exists=True, dir_okay=False),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Evaluation corpus (authored_test)."),
+    fractions: str = typer.Option("0,0.25,0.5,1", "--fractions", help="Shares of --authored-train, comma-separated."),
+    params_file: Path = typer.Option(
+        Path("params.yaml"), "--params", exists=True, dir_okay=False, help="Model section, risk, authored, base.seed."
+    ),
+    param: list[str] = typer.Option([], "--param", help="key=value overrides of the model's section."),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0),
+    out_dir: Path = typer.Option(Path("reports"), "--out-dir"),
+    name: str = typer.Option("learning_curve_authored", "--name", help="Report file stem."),
+) -> None:
+    """Fit one model kind on synthetic data plus growing shares of authored_train; report
+    the metrics on --data for each share, with intervals."""
+    from pipeline import corpus
+    from pipeline.learning_curve import learning_curve, write_report
+    from pipeline.params import load_params, section
+    from pipeline.params import seed as base_seed
+    from pipeline.schema import load_schema
+    from pipeline.train import parse_overrides
+
+    with user_errors():
+        try:
+            shares = [float(f) for f in fractions.split(",") if f.strip()]
+        except ValueError:
+            raise PipelineError(f"--fractions {fractions!r}: expected numbers separated by commas") from None
+        loaded = load_params(params_file)
+        overrides = parse_overrides(param)
+        settings = {**section(loaded, model.value, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
+        risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
+        seed = settings.pop("seed", None)  # a model's own seed, else base.seed
+        seed = int(base_seed(loaded) if seed is None else seed)
+        train_synthetic = bool(settings.pop("train_synthetic", True))
+        own_weight = settings.pop("authored_weight", None)
+        mix = section(loaded, "authored", params_file)
+        weight = int(mix.get("weight", 1) if own_weight is None else own_weight)
+        schema = load_schema()
+
+        def read(path: Path):
+            return corpus.read_conversations(path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+
+        synthetic, evaluation = (read(train_file) if train_synthetic else []), read(data)
+        rows = learning_curve(
+            model.value,
+            schema.label_ids,
+            settings,
+            risk,
+            seed,
+            synthetic,
+            read(valid_file),
+            read(authored_train),
+            read(authored_valid),
+            evaluation,
+            shares,
+            weight=weight,
+            thresholds_on=str(mix.get("thresholds_on", "all")),
+            bootstrap=bootstrap,
+            progress=lambda row: typer.echo(
+                f"{row['fraction']:.0%} ({row['authored_conversations']} conversations): "
+                f"macro-F1 {row['metrics']['message.macro_f1']:.3f}",
+                err=True,
+            ),
+        )
+        setup = {
+            "model": model.value,
+            "params": settings,
+            "seed": seed,
+            "weight": weight,
+            "train_synthetic": train_synthetic,
+            "thresholds_on": str(mix.get("thresholds_on", "all")),
+            "evaluation": data.stem,
+            "evaluation_conversations": len(evaluation),
+            "synthetic_conversations": len(synthetic),
+            "bootstrap": bootstrap,
+        }
+        json_path, md_path = write_report(rows, setup, out_dir, name)
+        typer.echo(f"wrote {md_path} and {json_path}")
 
 
 @app.command()

@@ -83,9 +83,13 @@ def train_model(
     authored_train: Path | None = None,
     authored_valid: Path | None = None,
     authored_weight: int = 0,
+    thresholds_on: str = "all",
+    train_synthetic: bool = True,
 ) -> Model:
     """Fit on train (+ ``authored_train`` repeated ``authored_weight`` times), tune on valid
-    (+ ``authored_valid``, whole), save, and log to MLflow."""
+    (+ ``authored_valid``, whole; with ``thresholds_on="authored"`` the per-label thresholds on
+    ``authored_valid`` alone), save, and log to MLflow. ``train_synthetic=False`` leaves the
+    synthetic training set out (the authored data alone; valid is still used for tuning)."""
     from pipeline.schema import load_schema
 
     schema = load_schema()
@@ -95,23 +99,27 @@ def train_model(
             return []
         return corpus.read_conversations(path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
 
-    train = read(train_path)
+    train = read(train_path) if train_synthetic else []
     valid = read(valid_path)
     authored = repeat_conversations(read(authored_train), authored_weight) if authored_weight else []
     valid_whole = read(authored_valid)
+    if thresholds_on not in ("all", "authored"):
+        raise PipelineError(f"thresholds_on: expected 'all' or 'authored', found {thresholds_on!r}")
     model = build_model(kind, schema.label_ids, params, risk, seed, schema.version)
+    fit = {"thresholds_on": "whole" if thresholds_on == "authored" else "all"}
     if not track:
-        model.fit(train + authored, valid, valid_whole).save(out_dir)
+        model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
         return model
     with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
-        tracking.log_dataset(train, "train", train_path, "training")
+        if train:
+            tracking.log_dataset(train, "train", train_path, "training")
         tracking.log_dataset(valid, "valid", valid_path, "validation")
         if authored:
             tracking.log_dataset(authored, "authored_train", authored_train, "training")
         if valid_whole:
             tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation")
         model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
-        model.fit(train + authored, valid, valid_whole).save(out_dir)
+        model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
         described = model.describe()
         tracking.log_params(
             {
@@ -120,6 +128,8 @@ def train_model(
                 "params": described["params"],
                 "risk": described["risk"]["config"],
                 "authored_weight": authored_weight,
+                "thresholds_on": thresholds_on,
+                "train_synthetic": train_synthetic,
             }
         )
         tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})

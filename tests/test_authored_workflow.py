@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline import corpus
@@ -100,9 +101,9 @@ def test_authored_valid_is_always_tuned_on_whole(tmp_path):
     seen = {}
 
     class Spy(LexiconModel):
-        def tune(self, valid, probabilities=None):
+        def tune(self, valid, probabilities=None, thresholds_from=None):
             seen["ids"] = [c.conversation_id for c in valid]
-            super().tune(valid, probabilities)
+            super().tune(valid, probabilities, thresholds_from)
 
     from pipeline.schema import load_schema
 
@@ -111,6 +112,44 @@ def test_authored_valid_is_always_tuned_on_whole(tmp_path):
     model.fit([conv("t")], [conv(f"v{i}", source="synthetic") for i in range(5)], [conv("x1"), conv("x2"), conv("x3")])
     assert len([i for i in seen["ids"] if i.startswith("v")]) == 2
     assert [i for i in seen["ids"] if i.startswith("x")] == ["x1", "x2", "x3"]
+
+
+def test_thresholds_can_come_from_the_authored_valid_split_alone():
+    """thresholds_on="whole": the label thresholds are the best F1 cut on authored_valid only,
+    while the conversation risk threshold still sees both valid sets."""
+    from pipeline.models.base import Model
+    from pipeline.schema import load_schema
+
+    label_ids = load_schema().label_ids
+    j = label_ids.index("secrecy")
+
+    class Fixed(Model):
+        kind = "fixed-for-test"
+
+        def message_probabilities(self, conversations):
+            # Every label scores the same: in synthetic conversations, 0.5 on a labelled message
+            # and 0.55 on an unlabelled one (the model is wrong there); in authored ones, 0.6 and 0.1.
+            score = {
+                ("synthetic", True): 0.5,
+                ("synthetic", False): 0.55,
+                ("authored", True): 0.6,
+                ("authored", False): 0.1,
+            }
+            return [
+                np.array([[score[c.source, bool(m.labels)]] * len(label_ids) for m in c.messages])
+                for c in conversations
+            ]
+
+    synthetic = [conv(f"v{i}", source="synthetic", labels=[["secrecy"], []], label=1) for i in range(3)]
+    authored = [conv(f"x{i}", labels=[["secrecy"], []], label=1) for i in range(3)]
+    both = Fixed(label_ids, seed=0).fit([], synthetic, authored)
+    whole = Fixed(label_ids, seed=0).fit([], synthetic, authored, thresholds_on="whole")
+    # Both sets: cutting at 0.5 keeps 6 positives and 3 negatives, F1 = 12/15 = 0.8, better than
+    # 0.6 (3 positives: F1 = 6/9) or 0.55 (F1 = 0.5). Authored alone: 0.6 separates them exactly.
+    assert both.thresholds_[j] == pytest.approx(0.5)
+    assert whole.thresholds_[j] == pytest.approx(0.6)
+    with pytest.raises(PipelineError, match="thresholds_on"):
+        Fixed(label_ids, seed=0).fit([], synthetic, authored, thresholds_on="authored")
 
 
 def test_train_cli_mixes_authored_data_by_weight(tmp_path):

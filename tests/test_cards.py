@@ -156,3 +156,27 @@ def test_missing_or_inconsistent_input_exits_1_and_writes_nothing(case, outputs,
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not out.exists() and not out.parent.exists()
+
+
+def test_model_card_puts_each_label_next_to_the_annotators(outputs, tmp_path):
+    """--agreement: per label, the annotators' alpha and their mean F1 against the gold, as the
+    agreement report holds them (the human reference a model's figure is read against)."""
+    report_path = REPO / "reports" / "agreement_authored.json"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    out = tmp_path / "card.md"
+    result = card(outputs, "model", "--model", "models/lexicon", "--agreement", str(report_path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "annotators' α | annotators' F1 vs gold |" in text
+    label = "secrecy"
+    alpha = report["labels"][label]["alpha"]
+    f1s = [report["against_gold"][a]["labels"][label]["f1"] for a in report["against_gold"]]
+    row = next(line for line in text.splitlines() if line.startswith(f"| `{label}` |") and "(n=" in line)
+    assert row.endswith(f"| {alpha:.3f} | {sum(f1s) / len(f1s):.3f} |")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    refused = card(
+        outputs, "model", "--model", "models/lexicon", "--agreement", str(bad), "--out", str(tmp_path / "x.md")
+    )
+    assert refused.returncode == 1 and "agreement report" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "x.md").exists()

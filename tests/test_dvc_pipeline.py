@@ -9,6 +9,7 @@ import subprocess
 from collections import Counter
 
 import pytest
+import yaml
 
 from pipeline import corpus
 from pipeline.exports import render_exports
@@ -69,6 +70,7 @@ def project_copy(tmp_path):
         ("max_train_samples: 6000", "max_train_samples: 32"),
         ("epochs: 2", "epochs: 1"),
         ("max_valid_conversations: 200", "max_valid_conversations: 6"),
+        ("max_valid_conversations: 100", "max_valid_conversations: 6"),
     ):
         assert old in text, old
         text = text.replace(old, new)
@@ -90,7 +92,7 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert len(synthetic) == 120
     stats = json.loads((dest / "reports" / "corpus_stats_synthetic.json").read_text(encoding="utf-8"))
     assert stats["conversations"] == 120
-    for model in ("lexicon", "tfidf", "embed", "transformer"):
+    for model in ("lexicon", "tfidf", "embed", "transformer", "ensemble"):
         for dataset in ("test", "heldout_families", "handwritten", "authored_test"):
             metrics = json.loads((dest / "metrics" / model / f"{dataset}.json").read_text(encoding="utf-8"))
             assert metrics["dataset"]["name"] == dataset and "f0_5" in metrics["conversation"]
@@ -105,7 +107,8 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert (dest / "reports" / "cards" / "data_card_authored.md").exists()
     assert (dest / "reports" / "overlap_authored.json").exists()
     runs = _mlflow_runs(dest / "mlflow.db")
-    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 4, "evaluate": 16}
+    assert Counter(r.data.tags["stage"] for r in runs) == {"train": 5, "evaluate": 20}  # 4 kinds + the ensemble
+    assert (dest / "models" / "ensemble" / "members" / "embed" / "encoder.json").exists()
     assert all(r.info.artifact_uri.startswith((dest / "mlartifacts").as_uri()) for r in runs)
     shown = json.loads(_sh(str(BIN / "dvc"), "metrics", "show", "--json", cwd=dest, env=env).stdout)
     assert "metrics/tfidf/test.json" in json.dumps(shown)
@@ -114,7 +117,7 @@ def test_dvc_repro_produces_the_exports_then_is_up_to_date(project_copy, schema)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
     status = _sh(str(BIN / "dvc"), "status", cwd=dest, env=env)
     assert "up to date" in status.stdout
-    assert len(_mlflow_runs(dest / "mlflow.db")) == 20  # nothing reran, nothing was logged again
+    assert len(_mlflow_runs(dest / "mlflow.db")) == 25  # nothing reran, nothing was logged again
 
 
 @pytest.mark.slow
@@ -125,8 +128,16 @@ def test_dvc_exp_run_with_a_changed_param(project_copy):
     dvc = str(BIN / "dvc")
     params = dest / "params.yaml"
     text = params.read_text(encoding="utf-8")
-    assert "models: [lexicon, tfidf, embed, transformer]" in text
-    params.write_text(text.replace("models: [lexicon, tfidf, embed, transformer]", "models: [lexicon, tfidf]"))
+    for old, new in (
+        ("models: [lexicon, tfidf, embed, transformer]\n", "models: [lexicon, tfidf]\n"),
+        ("models: [lexicon, tfidf, embed, transformer, ensemble]", "models: [lexicon, tfidf]"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    params.write_text(text, encoding="utf-8")
+    stages = yaml.safe_load((dest / "dvc.yaml").read_text(encoding="utf-8"))
+    del stages["stages"]["ensemble"]  # its members include embed, left out here
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False), encoding="utf-8")
     _sh("git", "commit", "-q", "-am", "baselines only", cwd=dest, env=env)
     _sh(dvc, "exp", "run", "--name", "seed-a", cwd=dest, env=env)
     first = (dest / "data" / "synthetic" / "corpus.jsonl").read_bytes()

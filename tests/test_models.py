@@ -92,7 +92,7 @@ def test_model_directory_describes_itself(trained, schema):
         info = json.loads((trained / kind / "model.json").read_text(encoding="utf-8"))
         assert info["kind"] == kind and info["schema_version"] == schema.version
         assert info["label_ids"] == schema.label_ids and set(info["thresholds"]) == set(schema.label_ids)
-        assert info["risk"]["config"]["method"] == "max" and 0 <= info["risk"]["threshold"] <= 1
+        assert info["risk"]["config"]["method"] == "topk_mean" and 0 <= info["risk"]["threshold"] <= 1  # params.yaml
         assert json.loads((trained / f"{kind}.mlflow.json").read_text())["model_uri"].startswith("runs:/")
 
 

@@ -56,6 +56,15 @@ def subsample_conversations(conversations: list[Conversation], limit: int | None
     return [conversations[i] for i in keep]
 
 
+def present_label_probabilities(classifier, features, present: np.ndarray) -> np.ndarray:
+    """``predict_proba`` of a one-vs-rest classifier fitted on the labels in ``present``, one
+    column per label (with a single label, scikit-learn returns the two binary columns)."""
+    probabilities = classifier.predict_proba(features)
+    if int(present.sum()) == 1 and probabilities.shape[1] == 2:
+        probabilities = probabilities[:, 1:]
+    return probabilities
+
+
 def split_rows(rows: np.ndarray, conversations: list[Conversation]) -> list[np.ndarray]:
     """Per-message rows of a whole corpus back into one array per conversation."""
     out, start = [], 0
@@ -65,15 +74,35 @@ def split_rows(rows: np.ndarray, conversations: list[Conversation]) -> list[np.n
     return out
 
 
-def message_inputs(conversations: list[Conversation], context: int) -> tuple[list[str], list[str]]:
-    """Each message's text and its ``context`` previous messages (oldest first, one per turn)."""
+# Speaker markers put before each context turn when ``context_roles`` is on: relative to the
+# message being classified (the same author, or the other side), since the annotated roles are
+# unknown at inference time. What the child says changes what the adult's message means.
+SAME_SPEAKER, OTHER_SPEAKER = "[me]", "[them]"
+
+
+def message_turns(conversations: list[Conversation], context: int) -> tuple[list[str], list[list[tuple[bool, str]]]]:
+    """Each message's text and its ``context`` previous turns, oldest first, as
+    ``(same_speaker, text)``: whether the turn's author also wrote the message."""
     texts, contexts = [], []
     for conversation in conversations:
-        messages = [m.text for m in conversation.messages]
-        for i, text in enumerate(messages):
-            texts.append(text)
-            contexts.append(messages[max(0, i - context) : i])
+        messages = conversation.messages
+        for i, message in enumerate(messages):
+            texts.append(message.text)
+            contexts.append(
+                [(m.author == message.author, m.text) for m in messages[max(0, i - context) : i]] if context else []
+            )
     return texts, contexts
+
+
+def message_inputs(
+    conversations: list[Conversation], context: int, roles: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Each message's text and its ``context`` previous messages (oldest first, one per turn);
+    with ``roles``, each turn starts with a speaker marker (``[me]`` or ``[them]``)."""
+    texts, turns = message_turns(conversations, context)
+    if roles:
+        return texts, [[f"{SAME_SPEAKER if same else OTHER_SPEAKER} {text}" for same, text in c] for c in turns]
+    return texts, [[text for _, text in c] for c in turns]
 
 
 class Model:
@@ -124,24 +153,40 @@ class Model:
     # ----------------------------------------------------------------- shared
 
     def fit(
-        self, train: list[Conversation], valid: list[Conversation], valid_whole: list[Conversation] | None = None
+        self,
+        train: list[Conversation],
+        valid: list[Conversation],
+        valid_whole: list[Conversation] | None = None,
+        thresholds_on: str = "all",
     ) -> Model:
-        # Slow kinds tune on a seeded subset of valid (``max_valid_conversations``); ``valid_whole``
-        # (the human-written valid split) is always added whole.
+        """Learn, then tune thresholds and risk. Slow kinds tune on a seeded subset of valid
+        (``max_valid_conversations``); ``valid_whole`` (the human-written valid split) is always
+        added whole. ``thresholds_on="whole"`` tunes the per-label thresholds on ``valid_whole``
+        alone (the style the model will meet), the conversation risk still on both."""
+        if thresholds_on not in ("all", "whole"):
+            raise PipelineError(f"thresholds_on: expected 'all' or 'whole', found {thresholds_on!r}")
         valid = subsample_conversations(valid, self.params.get("max_valid_conversations"), self.seed)
-        valid = valid + list(valid_whole or [])
-        probabilities = self._fit(train, valid)
-        self.tune(valid, probabilities)
+        whole = list(valid_whole or [])
+        probabilities = self._fit(train, valid + whole)
+        only = [False] * len(valid) + [True] * len(whole) if thresholds_on == "whole" and whole else None
+        self.tune(valid + whole, probabilities, thresholds_from=only)
         return self
 
-    def tune(self, valid: list[Conversation], probabilities: list[np.ndarray] | None = None) -> None:
-        """Per-label thresholds (best F1 on annotated valid messages), then the risk scorer."""
+    def tune(
+        self,
+        valid: list[Conversation],
+        probabilities: list[np.ndarray] | None = None,
+        thresholds_from: list[bool] | None = None,
+    ) -> None:
+        """Per-label thresholds (best F1 on annotated valid messages, or on the conversations
+        marked in ``thresholds_from``), then the risk scorer on all of valid."""
         if probabilities is None:
             probabilities = self.message_probabilities(valid)
-        gold = [label_matrix(c, self.label_ids) for c in valid]
+        chosen = [i for i in range(len(valid)) if thresholds_from is None or thresholds_from[i]]
+        gold = [label_matrix(valid[i], self.label_ids) for i in chosen]
         annotated = [g[:, 0] >= 0 for g in gold]
         if any(a.any() for a in annotated):
-            p = np.vstack([pr[a] for pr, a in zip(probabilities, annotated, strict=True)])
+            p = np.vstack([probabilities[i][a] for i, a in zip(chosen, annotated, strict=True)])
             y = np.vstack([g[a] for g, a in zip(gold, annotated, strict=True)])
             self.thresholds_ = np.array([best_threshold(y[:, j], p[:, j]) for j in range(len(self.label_ids))])
         self.risk_.fit(probabilities, [c.label for c in valid], self.thresholds_, seed=self.seed)

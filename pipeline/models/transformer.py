@@ -1,7 +1,7 @@
 """A fine-tuned encoder: multi-label message classification with context.
 
 Each input is the message, then its ``context_messages`` previous messages (see
-``encoder.PairEncoder``); one sigmoid per label; the loss weighs each label's positives by
+``encoder.PairEncoder``), each turn marked ``[me]`` or ``[them]`` with ``context_roles``; one sigmoid per label; the loss weighs each label's positives by
 its negative/positive ratio (capped). A plain PyTorch loop, so every step is visible:
 AdamW with linear warm-up and decay, batches of similar lengths with dynamic padding,
 early stopping on valid macro-F1 (each label at its best threshold), the best epoch kept.
@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_batch_size": 128,
     "max_length": 64,
     "context_messages": 2,
+    "context_roles": False,  # models saved before the option have unmarked context
     "max_train_samples": 6000,  # training messages drawn from train (null: all)
     "labelled_share": 0.5,  # share of the drawn messages that carry a label (null: draw uniformly)
     "max_valid_conversations": 200,  # valid conversations for early stopping and tuning (null: all)
@@ -160,7 +161,7 @@ class TransformerModel(Model):
         return PairEncoder(tokenizer, self.params["max_length"])
 
     def _features(self, encoder: PairEncoder, conversations: list[Conversation]) -> list[dict[str, list[int]]]:
-        texts, contexts = message_inputs(conversations, self.params["context_messages"])
+        texts, contexts = message_inputs(conversations, self.params["context_messages"], self.params["context_roles"])
         return encoder(texts, contexts)
 
     def _fingerprint(self, texts: list[str], gold: np.ndarray) -> str:
@@ -203,7 +204,7 @@ class TransformerModel(Model):
         tokenizer = load_tokenizer(path)
         encoder = self._encoder(tokenizer)
 
-        texts, contexts = message_inputs(train, p["context_messages"])
+        texts, contexts = message_inputs(train, p["context_messages"], p["context_roles"])
         gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
         rows = draw_training_rows(gold, p["max_train_samples"], p["labelled_share"], self.seed)
         if len(rows) == 0:
