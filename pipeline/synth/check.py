@@ -1,6 +1,8 @@
 """Check one language's grammar: ``python -m pipeline.synth.check en [fr] [--variety N]``.
 
 ``--variety N`` also lists the templates that can produce fewer than N distinct texts.
+``--scripts`` checks the scenario scripts of the scripted generator instead
+(``configs/synth/scripts/<lang>/``, or ``--scripts-dir DIR``/<lang>/).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.synth.check")
     parser.add_argument("languages", nargs="*", default=["en", "fr"])
     parser.add_argument("--variety", type=int, default=0, help="list templates with fewer variants than this")
+    parser.add_argument("--scripts", action="store_true", help="check the scenario scripts, not the grammar")
+    parser.add_argument("--scripts-dir", default=None, help="folder holding <lang>/<kind>.yaml scripts")
     args = parser.parse_args(argv)
+    if args.scripts or args.scripts_dir:
+        return check_scripts(args.languages, args.scripts_dir)
     status = 0
     for language in args.languages:
         try:
@@ -33,6 +39,26 @@ def main(argv: list[str]) -> int:
                     variants = count_variants(template.parts, grammar.slots)
                     if variants < args.variety:
                         print(f"  low variety ({variants}): {template.id}: {template.text}")
+    return status
+
+
+def check_scripts(languages: list[str], folder: str | None = None) -> int:
+    """Validate the five scripts of each language; print a summary or every problem."""
+    from pipeline.synth.scripts import load_scripts
+
+    status = 0
+    for language in languages:
+        try:
+            scripts = load_scripts(language, folder)
+        except DataError as exc:
+            print(exc.render(limit=100_000), file=sys.stderr)
+            print(f"{language}: {len(exc.problems)} problem(s) in the scripts", file=sys.stderr)
+            status = 1
+            continue
+        counts = "; ".join(
+            f"{kind}: {len(s.moves)} moves, {len(s.topics)} topics, {len(s.arc)} phases" for kind, s in scripts.items()
+        )
+        print(f"{language}: scripts ok: {counts}")
     return status
 
 

@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -65,6 +66,10 @@ class SynthConfig(BaseModel):
     noise: NoiseRates = NoiseRates()
     label_noise: float = Field(0.0, ge=0, le=1)
     start: str = "2026-01-05T16:00:00"
+    # templates: the template grammar (configs/synth/<lang>/); scripts: the scenario scripts
+    # (configs/synth/scripts/<lang>/, or scripts_dir/<lang>/ relative to the project root).
+    generator: Literal["templates", "scripts"] = "templates"
+    scripts_dir: str | None = None
     out: str | None = None  # where the DVC stage writes the corpus; the CLI's --out decides
 
     @field_validator("kinds")
@@ -321,5 +326,9 @@ class Synthesizer:
 
 
 def synthesize(config: SynthConfig, seed: int) -> Iterator[Conversation]:
-    """All conversations of the corpus, in order."""
+    """All conversations of the corpus, in order, from the generator the config names."""
+    if config.generator == "scripts":
+        from pipeline.synth.scripted import ScriptedSynthesizer
+
+        return ScriptedSynthesizer(config, seed).conversations()
     return Synthesizer(config, seed).conversations()
