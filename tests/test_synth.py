@@ -23,16 +23,18 @@ LANGUAGES = ("en", "fr")
 
 
 def _config(**changes) -> SynthConfig:
-    settings = dict(load_params(REPO / "params.yaml")["synthesize"])
+    """params.yaml's synthesize section with the templates generator, the subject of this file
+    (the scripted generator, the default, is tested in test_synth_scripts.py)."""
+    settings = {**load_params(REPO / "params.yaml")["synthesize"], "generator": "templates"}
     settings.update(changes)
     return SynthConfig.model_validate(settings)
 
 
 @pytest.fixture(scope="module")
 def default_corpus(schema) -> list[corpus.Conversation]:
-    """The default-size corpus exactly as `make run` generates it."""
+    """The default-size corpus as `make run` generated it with the templates generator."""
     params = load_params(REPO / "params.yaml")
-    return list(synthesize(SynthConfig.model_validate(params["synthesize"]), params["base"]["seed"]))
+    return list(synthesize(_config(), params["base"]["seed"]))
 
 
 # ------------------------------------------------------------------ grammar

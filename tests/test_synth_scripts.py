@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -501,11 +502,34 @@ def test_scripted_generator_reports_script_problems(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_project_scripts_load_when_complete(language):
-    """configs/synth/scripts/<lang>/ must pass the validator once all five files are there."""
+    """configs/synth/scripts/<lang>/ holds the five scripts and they pass the validator."""
     folder = scripts_module.SCRIPTS_DIR / language
-    if not all((folder / f"{kind}.yaml").is_file() for kind in KINDS):
-        pytest.skip(f"{folder} does not hold the five scripts yet")
+    assert all((folder / f"{kind}.yaml").is_file() for kind in KINDS), folder
     scripts = load_scripts(language)
     config = _config(conversations=50, languages=[language], families=8, noise=NoiseRates().model_dump())
     conversations = list(ScriptedSynthesizer(config, seed=1, scripts={language: scripts}).conversations())
     assert {c.kind for c in conversations} <= set(KINDS)
+
+
+def test_the_default_corpus_has_the_shapes_the_fact_sheets_describe():
+    """params.yaml's corpus (scripts, 400 conversations): risky conversations carry labels, only on
+    the suspect's lines; benign ones carry none; sextortion unfolds in hours, grooming over days."""
+    from pipeline.params import load_params
+
+    params = load_params(REPO / "params.yaml")
+    assert params["synthesize"]["generator"] == "scripts"
+    config = SynthConfig.model_validate({**params["synthesize"], "conversations": 400})
+    conversations = list(synthesize(config, params["base"]["seed"]))
+    assert {c.language for c in conversations} == {"en", "fr"}
+    spans: dict[str, list[float]] = {}
+    for conversation in conversations:
+        labelled = [m for m in conversation.messages if m.labels]
+        if conversation.label == 1:
+            assert labelled, conversation.conversation_id
+            assert {m.author for m in labelled} == set(conversation.suspects)
+        else:
+            assert not labelled and conversation.kind.startswith("benign")
+        times = [datetime.fromisoformat(m.time) for m in conversation.messages]
+        spans.setdefault(conversation.kind, []).append((times[-1] - times[0]).total_seconds() / 3600)
+    median = {kind: sorted(hours)[len(hours) // 2] for kind, hours in spans.items()}
+    assert median["sextortion"] < 6 < 24 < median["grooming"]
