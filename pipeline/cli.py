@@ -7,6 +7,7 @@ exit with status 1; usage errors exit with status 2 (Typer's convention).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -461,6 +462,43 @@ class ThresholdsOn(str, Enum):
     authored = "authored"
 
 
+@dataclass
+class _TrainingSettings:
+    """What ``train`` and ``learning-curve`` read from params.yaml and ``--param``."""
+
+    model: dict  # the model's own section, overrides applied
+    risk: dict
+    seed: int
+    mix: dict  # the authored section
+    train_synthetic: bool
+    authored_weight: int
+
+
+def _training_settings(kind: str, params_file: Path | None, param: list[str]) -> _TrainingSettings:
+    from pipeline.params import load_params, section
+    from pipeline.params import seed as base_seed
+    from pipeline.train import parse_overrides
+
+    loaded = load_params(params_file) if params_file else {}
+    overrides = parse_overrides(param)
+    settings = {**section(loaded, kind, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
+    risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
+    seed = settings.pop("seed", None)  # a model's own seed, else base.seed
+    # The training mix, not the model's own settings: a model section may leave the synthetic
+    # set out or give authored_train its own weight (over authored.weight).
+    train_synthetic = bool(settings.pop("train_synthetic", True))
+    own_weight = settings.pop("authored_weight", None)
+    mix = section(loaded, "authored", params_file) if loaded else {}
+    return _TrainingSettings(
+        model=settings,
+        risk=risk,
+        seed=int(base_seed(loaded) if seed is None else seed),
+        mix=mix,
+        train_synthetic=train_synthetic,
+        authored_weight=int(mix.get("weight", 1) if own_weight is None else own_weight),
+    )
+
+
 @app.command()
 def train(
     model: ModelKind = typer.Option(..., "--model", help="Model kind."),
@@ -501,24 +539,13 @@ def train(
     ),
 ) -> None:
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
-    from pipeline.params import load_params, section
-    from pipeline.params import seed as base_seed
-    from pipeline.train import parse_overrides, train_model
+    from pipeline.train import train_model
 
     with user_errors():
-        loaded = load_params(params_file) if params_file else {}
-        overrides = parse_overrides(param)
-        settings = {**section(loaded, model.value, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
-        risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
-        seed = settings.pop("seed", None)  # a model's own seed, else base.seed
-        seed = int(base_seed(loaded) if seed is None else seed)
-        # The training mix, not the model's own settings: a model section may leave the synthetic
-        # set out or give authored_train its own weight (over authored.weight).
-        train_synthetic = bool(settings.pop("train_synthetic", True))
-        own_weight = settings.pop("authored_weight", None)
-        mix = section(loaded, "authored", params_file) if loaded else {}
+        chosen = _training_settings(model.value, params_file, param)
+        mix = chosen.mix
         if authored_weight is None:
-            authored_weight = int(mix.get("weight", 1) if own_weight is None else own_weight)
+            authored_weight = chosen.authored_weight
         if authored_tune is None:
             authored_tune = bool(mix.get("tune", True))
         if thresholds_on is None:
@@ -531,15 +558,15 @@ def train(
             train_file,
             valid_file,
             out,
-            settings,
-            risk,
-            seed,
+            chosen.model,
+            chosen.risk,
+            chosen.seed,
             track=not no_track,
             authored_train=authored_train,
             authored_valid=authored_valid if authored_tune else None,
             authored_weight=authored_weight if authored_train else 0,
             thresholds_on=thresholds_on.value,
-            train_synthetic=train_synthetic,
+            train_synthetic=chosen.train_synthetic,
         )
         typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
 
@@ -641,26 +668,16 @@ def learning_curve_command(
     the metrics on --data for each share, with intervals."""
     from pipeline import corpus
     from pipeline.learning_curve import learning_curve, write_report
-    from pipeline.params import load_params, section
-    from pipeline.params import seed as base_seed
     from pipeline.schema import load_schema
-    from pipeline.train import parse_overrides
 
     with user_errors():
         try:
             shares = [float(f) for f in fractions.split(",") if f.strip()]
         except ValueError:
             raise PipelineError(f"--fractions {fractions!r}: expected numbers separated by commas") from None
-        loaded = load_params(params_file)
-        overrides = parse_overrides(param)
-        settings = {**section(loaded, model.value, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
-        risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
-        seed = settings.pop("seed", None)  # a model's own seed, else base.seed
-        seed = int(base_seed(loaded) if seed is None else seed)
-        train_synthetic = bool(settings.pop("train_synthetic", True))
-        own_weight = settings.pop("authored_weight", None)
-        mix = section(loaded, "authored", params_file)
-        weight = int(mix.get("weight", 1) if own_weight is None else own_weight)
+        chosen = _training_settings(model.value, params_file, param)
+        mix, weight, train_synthetic = chosen.mix, chosen.authored_weight, chosen.train_synthetic
+        settings, risk, seed = chosen.model, chosen.risk, chosen.seed
         schema = load_schema()
 
         def read(path: Path):
