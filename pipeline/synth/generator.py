@@ -81,6 +81,40 @@ class SynthConfig(BaseModel):
         return value
 
 
+def corrupt_labels(rng: random.Random, labels: list[str], label_ids: list[str]) -> list[str]:
+    """Label noise for robustness experiments: drop a label, or add a wrong one."""
+    if labels and rng.random() < 0.5:
+        dropped = rng.choice(labels)
+        return [lab for lab in labels if lab != dropped]
+    wrong = [lab for lab in label_ids if lab not in labels]
+    return sorted(set(labels) | {rng.choice(wrong)}, key=label_ids.index)
+
+
+def finished_messages(
+    rng: random.Random, drafts: list[dict], language: str, config: SynthConfig, label_ids: list[str]
+) -> list[Message]:
+    """Draft messages (author, time, text, labels, template) as Messages: label noise at
+    ``config.label_noise`` (the clean labels kept in meta), then surface noise. Shared by both
+    generators, so the same rates mean the same thing."""
+    messages = []
+    for m in drafts:
+        labels = m["labels"]
+        message_meta = {"template": m["template"]}
+        if config.label_noise and rng.random() < config.label_noise:
+            message_meta["clean_labels"] = labels
+            labels = corrupt_labels(rng, labels, label_ids)
+        messages.append(
+            Message(
+                author=m["author"],
+                time=m["time"],
+                labels=labels,
+                meta=message_meta,
+                text=add_noise(rng, m["text"], language, config.noise),
+            )
+        )
+    return messages
+
+
 @dataclass
 class _Draft:
     """A conversation being written: messages as (author, text, labels, template, flags)."""
@@ -144,22 +178,7 @@ class Synthesizer:
         a, b = (f"u{rng.getrandbits(32):08x}" for _ in range(2))
         meta = getattr(self, f"_{kind}")(draft, a, b)
         risky = kind in ("grooming", "sextortion")
-        messages = []
-        for m in draft.messages:
-            labels = m["labels"]
-            message_meta = {"template": m["template"]}
-            if self.config.label_noise and rng.random() < self.config.label_noise:
-                message_meta["clean_labels"] = labels
-                labels = self._corrupt(rng, labels)
-            messages.append(
-                Message(
-                    author=m["author"],
-                    time=m["time"],
-                    labels=labels,
-                    meta=message_meta,
-                    text=add_noise(rng, m["text"], language, self.config.noise),
-                )
-            )
+        messages = finished_messages(rng, draft.messages, language, self.config, self.label_ids)
         return Conversation(
             conversation_id=f"syn-{language}-{index:06d}",
             language=language,
@@ -171,14 +190,6 @@ class Synthesizer:
             messages=messages,
             meta={"template_family": f"{language}-f{family:02d}", "generator": f"synth-v{GENERATOR_VERSION}", **meta},
         )
-
-    def _corrupt(self, rng: random.Random, labels: list[str]) -> list[str]:
-        """Label noise for robustness experiments: drop a label, or add a wrong one."""
-        if labels and rng.random() < 0.5:
-            dropped = rng.choice(labels)
-            return [lab for lab in labels if lab != dropped]
-        wrong = [lab for lab in self.label_ids if lab not in labels]
-        return sorted(set(labels) | {rng.choice(wrong)}, key=self.label_ids.index)
 
     # ------------------------------------------------------------- scenarios
 

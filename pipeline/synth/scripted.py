@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipeline.corpus import Conversation, Message
+from pipeline.corpus import Conversation
 from pipeline.errors import DataError
-from pipeline.synth.generator import SynthConfig
-from pipeline.synth.noise import add_noise
+from pipeline.synth.generator import SynthConfig, finished_messages
 from pipeline.synth.scripts import RISKY_KINDS, Move, Phase, Script, Topic, load_scripts, render
 
 GENERATOR = "scripts-v1"
@@ -147,22 +146,7 @@ class ScriptedSynthesizer:
         risky = kind in RISKY_KINDS
         if kind == "sextortion" and not refused:
             draft.flags.add("ongoing_risk")  # contact continues and the child never said no
-        messages = []
-        for m in draft.messages:
-            labels = m["labels"]
-            message_meta = {"template": m["template"]}
-            if self.config.label_noise and rng.random() < self.config.label_noise:
-                message_meta["clean_labels"] = labels
-                labels = self._corrupt(rng, labels)
-            messages.append(
-                Message(
-                    author=m["author"],
-                    time=m["time"],
-                    labels=labels,
-                    meta=message_meta,
-                    text=add_noise(rng, m["text"], language, self.config.noise),
-                )
-            )
+        messages = finished_messages(rng, draft.messages, language, self.config, self.label_ids)
         return Conversation(
             conversation_id=f"syn-{language}-{index:06d}",
             language=language,
@@ -181,14 +165,6 @@ class ScriptedSynthesizer:
                 "moves": [u.move.id for p in plans for u in p.units],
             },
         )
-
-    def _corrupt(self, rng: random.Random, labels: list[str]) -> list[str]:
-        """Label noise for robustness experiments: drop a label, or add a wrong one (as generator.py)."""
-        if labels and rng.random() < 0.5:
-            dropped = rng.choice(labels)
-            return [lab for lab in labels if lab != dropped]
-        wrong = [lab for lab in self.label_ids if lab not in labels]
-        return sorted(set(labels) | {rng.choice(wrong)}, key=self.label_ids.index)
 
     # ------------------------------------------------------------- planning
 
