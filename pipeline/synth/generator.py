@@ -81,6 +81,18 @@ class SynthConfig(BaseModel):
         return value
 
 
+def conversation_start(config: SynthConfig, seed: int, index: int) -> tuple[random.Random, str, str, int, datetime]:
+    """What every generator draws first for conversation ``index``: its own random generator
+    (seeded by seed and index, so a conversation does not depend on the corpus size), its
+    language (round-robin), kind, template family and start time."""
+    rng = random.Random(f"grooming-risk-synth:{seed}:{index}")
+    language = config.languages[index % len(config.languages)]
+    kind = rng.choices(list(config.kinds), [config.kinds[k] for k in config.kinds])[0]
+    family = rng.randrange(config.families)
+    start = datetime.fromisoformat(config.start) + timedelta(days=rng.randrange(300), minutes=rng.randrange(8 * 60))
+    return rng, language, kind, family, start
+
+
 def corrupt_labels(rng: random.Random, labels: list[str], label_ids: list[str]) -> list[str]:
     """Label noise for robustness experiments: drop a label, or add a wrong one."""
     if labels and rng.random() < 0.5:
@@ -156,8 +168,6 @@ class Synthesizer:
         self.config = config
         self.seed = seed
         self.grammars = {lang: load_grammar(lang, families=config.families) for lang in config.languages}
-        self.kind_names = list(config.kinds)
-        self.kind_weights = [config.kinds[k] for k in self.kind_names]
         from pipeline.schema import load_schema
 
         self.label_ids = load_schema().label_ids
@@ -167,13 +177,7 @@ class Synthesizer:
             yield self.conversation(index)
 
     def conversation(self, index: int) -> Conversation:
-        rng = random.Random(f"grooming-risk-synth:{self.seed}:{index}")
-        language = self.config.languages[index % len(self.config.languages)]
-        kind = rng.choices(self.kind_names, self.kind_weights)[0]
-        family = rng.randrange(self.config.families)
-        start = datetime.fromisoformat(self.config.start) + timedelta(
-            days=rng.randrange(300), minutes=rng.randrange(8 * 60)
-        )
+        rng, language, kind, family, start = conversation_start(self.config, self.seed, index)
         draft = _Draft(rng, self.grammars[language], family, start)
         a, b = (f"u{rng.getrandbits(32):08x}" for _ in range(2))
         meta = getattr(self, f"_{kind}")(draft, a, b)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipeline.corpus import Conversation
 from pipeline.errors import DataError
-from pipeline.synth.generator import SynthConfig, finished_messages
+from pipeline.synth.generator import SynthConfig, conversation_start, finished_messages
 from pipeline.synth.scripts import RISKY_KINDS, Move, Phase, Script, Topic, load_scripts, render
 
 GENERATOR = "scripts-v1"
@@ -104,7 +104,6 @@ class ScriptedSynthesizer:
         self.config = config
         self.seed = seed
         self.kind_names = list(config.kinds)
-        self.kind_weights = [config.kinds[k] for k in self.kind_names]
         if scripts is None:
             needed = [k for k in self.kind_names if config.kinds[k] > 0]
             folder = _scripts_folder(config.scripts_dir)
@@ -126,13 +125,7 @@ class ScriptedSynthesizer:
             yield self.conversation(index)
 
     def conversation(self, index: int) -> Conversation:
-        rng = random.Random(f"grooming-risk-synth:{self.seed}:{index}")
-        language = self.config.languages[index % len(self.config.languages)]
-        kind = rng.choices(self.kind_names, self.kind_weights)[0]
-        family = rng.randrange(self.config.families)
-        start = datetime.fromisoformat(self.config.start) + timedelta(
-            days=rng.randrange(300), minutes=rng.randrange(8 * 60)
-        )
+        rng, language, kind, family, start = conversation_start(self.config, self.seed, index)
         a, b = (f"u{rng.getrandbits(32):08x}" for _ in range(2))
         script = self.scripts[language][kind]
         first, second = script.speakers
