@@ -13,7 +13,7 @@ from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
 from pipeline.models.base import Model
-from pipeline.risk import RiskConfig
+from pipeline.models.risk import RiskConfig
 
 
 def tracking_file(out_dir: Path) -> Path:
@@ -40,11 +40,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def build_model(
     kind: str, label_ids: list[str], params: dict[str, Any], risk: dict[str, Any], seed: int, schema_version: int
 ) -> Model:
-    import pipeline.models  # noqa: F401  (registers the kinds)
+    from pipeline.models import KINDS, kind_class
 
-    cls = Model.registry.get(kind)
+    cls = kind_class(kind)
     if cls is None:
-        raise PipelineError(f"unknown model kind '{kind}'; expected one of {sorted(Model.registry)}")
+        raise PipelineError(f"unknown model kind '{kind}'; expected one of {sorted(KINDS)}")
     try:
         risk_config = RiskConfig.model_validate(risk)
     except Exception as exc:

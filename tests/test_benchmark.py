@@ -16,7 +16,7 @@ from pipeline.errors import PipelineError
 from pipeline.metrics import evaluate_predictions
 from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
 from pipeline.models.external import ExternalModel, message_table
-from pipeline.risk import best_threshold
+from pipeline.models.risk import best_threshold
 from pipeline.split import split_corpus
 from pipeline.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli

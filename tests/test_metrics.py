@@ -10,7 +10,7 @@ import pytest
 from pipeline.corpus import Conversation, Message
 from pipeline.metrics import Aligned, evaluate_predictions, latency_penalty, paired_bootstrap
 from pipeline.models.base import ConversationPrediction
-from pipeline.risk import RiskConfig, RiskScorer, best_threshold
+from pipeline.models.risk import RiskConfig, RiskScorer, best_threshold
 
 LABELS = ["trust_building", "risk_assessment"]  # one core label, one extended
 

@@ -268,7 +268,7 @@ def test_learning_curve_cli_writes_one_row_per_share(splits, tmp_path):
 
 
 def test_the_embedding_cache_computes_each_text_once_and_returns_the_same_vectors(tmp_path):
-    from pipeline.models.embedding_cache import EmbeddingCache
+    from pipeline.models.embed.cache import EmbeddingCache
 
     calls = []
 
@@ -304,7 +304,7 @@ def test_the_cache_changes_nothing_but_time(splits, tmp_path):
 
 def test_outside_a_project_a_relative_cache_dir_writes_nothing(tmp_path, monkeypatch):
     import pipeline.paths
-    from pipeline.models.embedding_cache import project_cache_dir
+    from pipeline.models.embed.cache import project_cache_dir
 
     monkeypatch.setattr(pipeline.paths, "REPO_ROOT", tmp_path)  # a folder without dvc.yaml
     assert project_cache_dir(".cache/embeddings") is None

@@ -9,6 +9,7 @@ risk settings, params) plus whatever files the kind needs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import numpy as np
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
-from pipeline.risk import RiskConfig, RiskScorer, best_threshold
+from pipeline.models.risk import RiskConfig, RiskScorer, best_threshold
 
 MODEL_FILE = "model.json"
 
@@ -110,11 +111,6 @@ class Model:
 
     kind: ClassVar[str] = "base"
     requirements: ClassVar[list[str]] = []  # pip packages beyond the common ones, for the MLflow model
-    registry: ClassVar[dict[str, type[Model]]] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        Model.registry[cls.kind] = cls
 
     def __init__(
         self,
@@ -215,6 +211,7 @@ class Model:
             "risk": self.risk_.to_dict(),
             "params": self.params,
             "seed": self.seed,
+            "code_sha256": code_fingerprint(self.kind),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -225,6 +222,24 @@ class Model:
         return directory
 
 
+def code_files(kind: str) -> list[Path]:
+    """The source files behind a model kind's predictions: the shared interface, risk and encoder
+    code, and the kind's own sub-package (the same files as its ``train`` stage's code deps)."""
+    root = Path(__file__).resolve().parent
+    shared = [root / "__init__.py", root / "base.py", root / "encoder.py", root / "risk.py"]
+    return shared + sorted((root / kind).rglob("*.py"))
+
+
+def code_fingerprint(kind: str) -> str:
+    """sha256 of ``code_files(kind)``. Written into model.json so that a change of code changes the
+    model folder too: whatever depends on the folder (an ensemble's members) is rerun by DVC."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in code_files(kind):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def load_model(directory: str | Path) -> Model:
     """Load a model directory written by ``Model.save``."""
     directory = Path(directory)
@@ -232,13 +247,11 @@ def load_model(directory: str | Path) -> Model:
         info = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{directory}: not a model directory (no {MODEL_FILE})") from None
-    import pipeline.models  # noqa: F401  (registers every kind)
+    from pipeline.models import KINDS, kind_class
 
-    cls = Model.registry.get(info["kind"])
+    cls = kind_class(info["kind"])
     if cls is None:
-        raise PipelineError(
-            f"{directory}: unknown model kind '{info['kind']}'; expected one of {sorted(Model.registry)}"
-        )
+        raise PipelineError(f"{directory}: unknown model kind '{info['kind']}'; expected one of {sorted(KINDS)}")
     model = cls(
         info["label_ids"], info.get("params"), seed=info.get("seed", 0), schema_version=info.get("schema_version")
     )

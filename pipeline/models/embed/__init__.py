@@ -22,7 +22,7 @@ import numpy as np
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, split_rows
-from pipeline.models.e5_engine import E5Engine, is_e5
+from pipeline.models.embed.e5_engine import E5Engine, is_e5
 from pipeline.models.encoder import (
     DEFAULT_ENCODER,
     PairEncoder,
@@ -78,7 +78,7 @@ class EmbedModel(Model):
         if self.e5_ is not None:
             compute = lambda batch: self.e5_.embed(batch, self.params["batch_size"])  # noqa: E731
             if self.params["cache_dir"]:
-                from pipeline.models.embedding_cache import EmbeddingCache, project_cache_dir
+                from pipeline.models.embed.cache import EmbeddingCache, project_cache_dir
 
                 directory = project_cache_dir(self.params["cache_dir"])
                 if directory is not None:

@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import Model, split_rows
-from pipeline.risk import RiskConfig
+from pipeline.models.risk import RiskConfig
 
 INPUT_COLUMNS = ["conversation_id", "message_index", "author", "text"]
 OPTIONAL_INPUT_COLUMNS = ["timestamp", "language"]
@@ -145,7 +145,3 @@ class ExternalModel(Model):
 
     def save(self, directory):
         raise PipelineError(f"{self.kind}: an external model cannot be saved as a model directory")
-
-
-# Not a kind one can train or load from a model directory: keep it out of the registry.
-Model.registry.pop(ExternalModel.kind, None)

@@ -42,7 +42,7 @@ from pipeline.models.encoder import (
     training_batches,
 )
 from pipeline.paths import REPO_ROOT
-from pipeline.risk import best_threshold
+from pipeline.models.risk import best_threshold
 
 ENCODER_DIR = "encoder"
 DEFAULTS: dict[str, Any] = {
