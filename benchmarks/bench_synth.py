@@ -15,18 +15,18 @@ import time
 from pathlib import Path
 
 from pipeline import corpus
-from pipeline.params import load_params
+from pipeline.config import DEFAULT_PARAMS, load_params
 from pipeline.synth.generator import SynthConfig, synthesize
 
 
 def main() -> dict:
     n = int(os.environ.get("BENCH_SYNTH_N", "20000"))
-    params = load_params()
-    config = SynthConfig.model_validate({**params["synthesize"], "conversations": n})
+    params = load_params(DEFAULT_PARAMS)
+    config = SynthConfig.model_validate({**params.synthesize.model_dump(), "conversations": n})
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "corpus.jsonl"
         start = time.perf_counter()
-        corpus.write_conversations(out, synthesize(config, params["base"]["seed"]))
+        corpus.write_conversations(out, synthesize(config, params.seed))
         seconds = time.perf_counter() - start
         messages = sum(len(c.messages) for c in corpus.iter_conversations(out))
         size = out.stat().st_size

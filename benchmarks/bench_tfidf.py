@@ -16,16 +16,16 @@ import sys
 import time
 
 from benchmarks.run import run_arm
-from pipeline.params import load_params
+from pipeline.config import DEFAULT_PARAMS, load_params
 from pipeline.synth.generator import SynthConfig, synthesize
 
 
 def _data(n_messages: int):
     from pipeline.split import split_corpus
 
-    params = load_params()
-    config = SynthConfig.model_validate({**params["synthesize"], "conversations": int(n_messages / 23.7 / 0.7) + 1})
-    conversations = list(synthesize(config, params["base"]["seed"]))
+    params = load_params(DEFAULT_PARAMS)
+    config = SynthConfig.model_validate({**params.synthesize.model_dump(), "conversations": int(n_messages / 23.7 / 0.7) + 1})
+    conversations = list(synthesize(config, params.seed))
     return split_corpus(conversations, "conversation", 0.15, 0.15, seed=0)
 
 
@@ -33,7 +33,7 @@ def _project(splits) -> dict:
     from pipeline.models.tfidf import TfidfModel
     from pipeline.schema import load_schema
 
-    params = {k: v for k, v in load_params()["tfidf"].items()}
+    params = {k: v for k, v in load_params(DEFAULT_PARAMS).tfidf.model_params().items()}
     start = time.perf_counter()
     model = TfidfModel(load_schema().label_ids, params, seed=0).fit(splits["train"], splits["valid"])
     model.predict(splits["test"])
@@ -46,16 +46,17 @@ def _plain(splits) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
+    from pipeline.config.models import TfidfSettings
     from pipeline.models.base import label_matrix
-    from pipeline.models.tfidf import DEFAULTS, build_vectorizers, message_texts
+    from pipeline.models.tfidf import build_vectorizers, message_texts
     from pipeline.schema import load_schema
 
-    p = load_params()["tfidf"]
+    p = load_params(DEFAULT_PARAMS).tfidf.model_params()
     labels = load_schema().label_ids
     start = time.perf_counter()
     texts, contexts = message_texts(splits["train"], p["context_messages"])
     y = np.vstack([label_matrix(c, labels) for c in splits["train"]])
-    word, char, ctx = build_vectorizers({**DEFAULTS, **p})  # the very features the project uses
+    word, char, ctx = build_vectorizers(TfidfSettings.model_validate(p).model_params())  # the very features the project uses
     features = sparse.hstack(
         [word.fit_transform(texts), char.fit_transform(texts), p["context_weight"] * ctx.fit_transform(contexts)]
     ).tocsr()

@@ -41,13 +41,13 @@ def _settings() -> dict:
 
 
 def _data():
-    from pipeline.params import load_params
+    from pipeline.config import DEFAULT_PARAMS, load_params
     from pipeline.split import split_corpus
     from pipeline.synth.generator import SynthConfig, synthesize
 
-    params = load_params()
-    config = SynthConfig.model_validate({**params["synthesize"], "conversations": 400})
-    conversations = list(synthesize(config, params["base"]["seed"]))
+    params = load_params(DEFAULT_PARAMS)
+    config = SynthConfig.model_validate({**params.synthesize.model_dump(), "conversations": 400})
+    conversations = list(synthesize(config, params.seed))
     splits = split_corpus(conversations, "conversation", 0.1, 0.1, seed=0)
     return splits["train"], splits["valid"], splits["test"]
 
@@ -58,6 +58,7 @@ def _bare(train, valid) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
+    from pipeline.config.models import TransformerSettings
     from pipeline.models.base import label_matrix, message_inputs
     from pipeline.models.encoder import (
         PairEncoder,
@@ -68,10 +69,10 @@ def _bare(train, valid) -> dict:
         select_device,
         training_batches,
     )
-    from pipeline.models.transformer import DEFAULTS, draw_training_rows
+    from pipeline.models.transformer import draw_training_rows
     from pipeline.schema import load_schema
 
-    p = {**DEFAULTS, **_settings()}
+    p = TransformerSettings.model_validate(_settings()).model_params()
     labels = load_schema().label_ids
     start = time.perf_counter()
     path = resolve_encoder(p["model"])

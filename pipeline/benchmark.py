@@ -34,11 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import corpus, tracking
+from pipeline.config import DEFAULT_PARAMS, load_params
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_directory, write_text_atomic
 from pipeline.leaderboard import COLUMNS
-from pipeline.params import DEFAULT_PARAMS, load_params, section
-from pipeline.params import seed as base_seed
 from pipeline.plots import CONFUSION, PR_CURVES, RISK_OVER_TIME
 
 REPORT_NAME = "benchmark"
@@ -90,7 +89,7 @@ def suite_datasets(
 ) -> tuple[str, list[BenchmarkDataset]]:
     """The chosen suite's name and data sets (paths relative to ``base_dir``, the params file's folder)."""
     where = params_path or DEFAULT_PARAMS
-    bench = section(params, "benchmark", where)
+    bench = params.get("benchmark") or {}
     suites = bench.get("suites") or {}
     if not isinstance(suites, dict):
         raise PipelineError(f"{where}: benchmark.suites: expected a mapping of suite name to a list of data sets")
@@ -194,12 +193,13 @@ def run_benchmark(
     (``0`` for a test set read whole) wins over ``evaluate.max_conversations``, not over the argument."""
     from pipeline.evaluate import evaluate_model
 
-    params = load_params(params_path)
+    typed = load_params(params_path or DEFAULT_PARAMS)
+    params = typed.model_dump(by_alias=True, exclude_none=True)
     base_dir = Path(params_path).resolve().parent if params_path else DEFAULT_PARAMS.parent
     suite_name, datasets = suite_datasets(params, suite, base_dir, params_path)
-    bench = section(params, "benchmark", params_path)
-    evaluate = section(params, "evaluate", params_path)
-    seed = base_seed(params)
+    bench = params["benchmark"]
+    evaluate = params["evaluate"]
+    seed = typed.seed
     limit = int(evaluate.get("max_conversations") or 0) if max_conversations is None else int(max_conversations)
     samples = int(evaluate.get("bootstrap", 500)) if bootstrap is None else int(bootstrap)
     if out_dir is None:

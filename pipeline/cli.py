@@ -7,7 +7,6 @@ exit with status 1; usage errors exit with status 2 (Typer's convention).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -34,6 +33,38 @@ ingest_app = typer.Typer(help="Public corpora and tables into the conversation f
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(card_app, name="card")
+params_app = typer.Typer(help="params.yaml: the one typed configuration.", no_args_is_help=True)
+app.add_typer(params_app, name="params")
+
+
+@app.callback()
+def _global_options(
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars (they are drawn on stderr only when it is a terminal)."
+    ),
+) -> None:
+    from pipeline.progress import set_quiet
+
+    set_quiet(quiet)
+
+
+@params_app.command("check")
+def params_check(
+    file: Path = typer.Argument(Path("params.yaml"), help="The params file to validate."),
+    show: bool = typer.Option(False, "--show", help="Print every setting, defaults included, as YAML."),
+) -> None:
+    """Validate a params file: unknown keys (with the closest known one) and wrong types are
+    reported with their line; exit status 1 when anything is wrong."""
+    import yaml
+
+    from pipeline.config import check_params
+
+    with user_errors():
+        params = check_params(file)
+        if show:
+            typer.echo(yaml.safe_dump(params.model_dump(mode="json", by_alias=True), sort_keys=False), nl=False)
+        else:
+            typer.echo(f"{file}: ok")
 
 
 @schema_app.command("export")
@@ -125,14 +156,13 @@ def synthesize(
     """Generate the synthetic corpus (gold message labels) from the template grammar."""
     from pydantic import ValidationError
 
-    from pipeline.params import load_params, section
-    from pipeline.params import seed as base_seed
+    from pipeline.config import load_params
     from pipeline.synth.generator import SynthConfig
     from pipeline.synth.generator import synthesize as generate
 
     with user_errors():
-        loaded = load_params(params) if params else {}
-        settings = dict(section(loaded, "synthesize", params))
+        loaded = load_params(params)
+        settings = loaded.synthesize.model_dump()
         if conversations is not None:
             settings["conversations"] = conversations
         if languages is not None:
@@ -141,7 +171,7 @@ def synthesize(
             config = SynthConfig.model_validate(settings)
         except ValidationError as exc:
             raise PipelineError(f"{params or 'options'}: synthesize: {exc}") from None
-        chosen_seed = seed if seed is not None else base_seed(loaded)
+        chosen_seed = seed if seed is not None else loaded.seed
         count = corpus.write_conversations(out, generate(config, chosen_seed))
         typer.echo(f"wrote {out} ({count} conversations, seed {chosen_seed})")
 
@@ -212,26 +242,30 @@ SaltOption = typer.Option(None, "--salt", help="Salt for author hashes (default:
 
 
 def _salt(salt: str | None) -> str:
-    from pipeline.ingest import IngestConfig
-    from pipeline.params import DEFAULT_PARAMS, load_params, section
+    from pipeline.config import DEFAULT_PARAMS, load_params
+    from pipeline.config.data import IngestConfig
 
     if salt is not None:
         return salt
-    if DEFAULT_PARAMS.exists():
-        return section(load_params(), "ingest").get("salt", IngestConfig.model_fields["salt"].default)
-    return IngestConfig.model_fields["salt"].default
+    ingest = load_params(DEFAULT_PARAMS).ingest if DEFAULT_PARAMS.exists() else None
+    return ingest.salt if ingest is not None else IngestConfig.model_fields["salt"].default
 
 
 def _write_ingested(conversations, out: Path, redact: bool, salt: str | None) -> None:
     import warnings
 
     from pipeline.ingest import redact_conversation
+    from pipeline.progress import progress
 
     chosen = _salt(salt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         count = corpus.write_conversations(
-            out, (redact_conversation(c, chosen) if redact else c for c in conversations)
+            out,
+            (
+                redact_conversation(c, chosen) if redact else c
+                for c in progress(conversations, desc="ingest", unit="conv")
+            ),
         )
     for warning in caught:
         typer.echo(f"warning: {warning.message}", err=True)
@@ -365,16 +399,13 @@ def ingest_sources(
     """Combine the sources listed in params.yaml (ingest.sources) into one corpus."""
     import warnings
 
-    from pydantic import ValidationError
-
-    from pipeline.ingest import IngestConfig, combine_sources
-    from pipeline.params import load_params, section
+    from pipeline.config import load_params
+    from pipeline.ingest import combine_sources
 
     with user_errors():
-        try:
-            config = IngestConfig.model_validate(section(load_params(params), "ingest", params))
-        except ValidationError as exc:
-            raise PipelineError(f"{params}: ingest: {exc}") from None
+        config = load_params(params).ingest
+        if config is None:
+            raise PipelineError(f"{params}: ingest: expected a section with sources (none found)")
         schema_ = load_schema()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -462,43 +493,6 @@ class ThresholdsOn(str, Enum):
     authored = "authored"
 
 
-@dataclass
-class _TrainingSettings:
-    """What ``train`` and ``learning-curve`` read from params.yaml and ``--param``."""
-
-    model: dict  # the model's own section, overrides applied
-    risk: dict
-    seed: int
-    mix: dict  # the authored section
-    train_synthetic: bool
-    authored_weight: int
-
-
-def _training_settings(kind: str, params_file: Path | None, param: list[str]) -> _TrainingSettings:
-    from pipeline.params import load_params, section
-    from pipeline.params import seed as base_seed
-    from pipeline.train import parse_overrides
-
-    loaded = load_params(params_file) if params_file else {}
-    overrides = parse_overrides(param)
-    settings = {**section(loaded, kind, params_file), **{k: v for k, v in overrides.items() if k != "risk"}}
-    risk = {**section(loaded, "risk", params_file), **overrides.get("risk", {})}
-    seed = settings.pop("seed", None)  # a model's own seed, else base.seed
-    # The training mix, not the model's own settings: a model section may leave the synthetic
-    # set out or give authored_train its own weight (over authored.weight).
-    train_synthetic = bool(settings.pop("train_synthetic", True))
-    own_weight = settings.pop("authored_weight", None)
-    mix = section(loaded, "authored", params_file) if loaded else {}
-    return _TrainingSettings(
-        model=settings,
-        risk=risk,
-        seed=int(base_seed(loaded) if seed is None else seed),
-        mix=mix,
-        train_synthetic=train_synthetic,
-        authored_weight=int(mix.get("weight", 1) if own_weight is None else own_weight),
-    )
-
-
 @app.command()
 def train(
     model: ModelKind = typer.Option(..., "--model", help="Model kind."),
@@ -539,20 +533,16 @@ def train(
     ),
 ) -> None:
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
-    from pipeline.train import train_model
+    from pipeline.train import train_model, training_settings
 
     with user_errors():
-        chosen = _training_settings(model.value, params_file, param)
-        mix = chosen.mix
+        chosen = training_settings(model.value, params_file, param)
         if authored_weight is None:
             authored_weight = chosen.authored_weight
         if authored_tune is None:
-            authored_tune = bool(mix.get("tune", True))
+            authored_tune = chosen.mix.tune
         if thresholds_on is None:
-            value = mix.get("thresholds_on", "all")
-            if value not in ThresholdsOn._value2member_map_:
-                raise PipelineError(f"{params_file}: authored.thresholds_on: expected all or authored, found {value!r}")
-            thresholds_on = ThresholdsOn(value)
+            thresholds_on = ThresholdsOn(chosen.mix.thresholds_on)
         trained = train_model(
             model.value,
             train_file,
@@ -675,7 +665,9 @@ def learning_curve_command(
             shares = [float(f) for f in fractions.split(",") if f.strip()]
         except ValueError:
             raise PipelineError(f"--fractions {fractions!r}: expected numbers separated by commas") from None
-        chosen = _training_settings(model.value, params_file, param)
+        from pipeline.train import training_settings
+
+        chosen = training_settings(model.value, params_file, param)
         mix, weight, train_synthetic = chosen.mix, chosen.authored_weight, chosen.train_synthetic
         settings, risk, seed = chosen.model, chosen.risk, chosen.seed
         schema = load_schema()
@@ -697,7 +689,7 @@ def learning_curve_command(
             evaluation,
             shares,
             weight=weight,
-            thresholds_on=str(mix.get("thresholds_on", "all")),
+            thresholds_on=mix.thresholds_on,
             bootstrap=bootstrap,
             progress=lambda row: typer.echo(
                 f"{row['fraction']:.0%} ({row['authored_conversations']} conversations): "
@@ -724,15 +716,27 @@ def learning_curve_command(
 @app.command()
 def leaderboard(
     out: Path | None = typer.Option(None, "--out", help="Also write the Markdown table to this file."),
-    all_runs: bool = typer.Option(False, "--all", help="Every run, not only the newest per model and data set."),
+    metrics: Path = typer.Option(
+        Path("metrics"), "--metrics", help="The metrics folder evaluate writes (<model>/<dataset>.json)."
+    ),
+    from_mlflow: bool = typer.Option(
+        False, "--from-mlflow", help="Read the newest evaluation runs of the MLflow store instead of --metrics."
+    ),
+    all_runs: bool = typer.Option(False, "--all", help="With --from-mlflow: every run, not only the newest."),
 ) -> None:
-    """A Markdown table of evaluation runs from MLflow, with intervals."""
+    """A Markdown table of the evaluations (the metrics files DVC tracks), with intervals."""
     from pipeline import tracking
     from pipeline.io import write_text_atomic
-    from pipeline.leaderboard import leaderboard_markdown
+    from pipeline.leaderboard import leaderboard_markdown, metrics_rows, mlflow_rows
 
     with user_errors():
-        table = leaderboard_markdown(tracking.evaluation_runs(), latest_only=not all_runs)
+        if from_mlflow:
+            rows = mlflow_rows(tracking.evaluation_runs(), latest_only=not all_runs)
+            source = "Newest evaluation run per model and data set (MLflow store)"
+        else:
+            rows = metrics_rows(metrics)
+            source = f"The evaluations in `{metrics.as_posix()}/` (DVC-tracked metrics files)"
+        table = leaderboard_markdown(rows, source)
         if out:
             write_text_atomic(out, table)
         typer.echo(table)

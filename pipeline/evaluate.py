@@ -14,6 +14,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
 from pipeline.metrics import Aligned, evaluate_predictions, paired_bootstrap
 from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
+from pipeline.progress import progress
 
 
 def predictions_document(
@@ -113,7 +114,10 @@ def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
     model = tracking.load_model(model_ref)
     conversations = corpus.read_conversations(data_path)
     scored = []
-    for conversation, prediction in zip(conversations, model.predict(conversations), strict=True):
+    predictions = model.predict(conversations)  # the model's own bars count its batches
+    for conversation, prediction in progress(
+        zip(conversations, predictions, strict=True), total=len(conversations), desc="score", unit="conv"
+    ):
         messages = []
         for i, message in enumerate(conversation.messages):
             meta = {

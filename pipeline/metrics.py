@@ -23,6 +23,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipeline.corpus import Conversation
 from pipeline.models.base import ConversationPrediction, label_matrix
+from pipeline.progress import progress
 
 LATENCY_P = math.log(3) / 89
 CORE_LABELS = ("trust_building", "gifts", "isolation", "secrecy", "sexualisation", "sextortion")
@@ -207,7 +208,7 @@ def bootstrap_intervals(aligned: Aligned, samples: int, seed: int) -> dict[str, 
     rng = np.random.default_rng(seed)
     n = len(aligned.y)
     draws: dict[str, list[float]] = {}
-    for _ in range(samples):
+    for _ in progress(range(samples), desc="bootstrap", unit="sample", leave=False):
         for key, value in headline_values(aligned, rng.integers(0, n, n)).items():
             draws.setdefault(key, []).append(value)
     return {
@@ -223,7 +224,7 @@ def paired_bootstrap(a: Aligned, b: Aligned, samples: int, seed: int) -> dict[st
     n = len(a.y)
     base_a, base_b = headline_values(a), headline_values(b)
     diffs: dict[str, list[float]] = {}
-    for _ in range(samples):
+    for _ in progress(range(samples), desc="paired bootstrap", unit="sample", leave=False):
         idx = rng.integers(0, n, n)
         va, vb = headline_values(a, idx), headline_values(b, idx)
         for key in va.keys() & vb.keys():

@@ -67,6 +67,15 @@ def tracking_uri() -> str:
 
 
 def artifact_root() -> str:
+    """Where a local store keeps artifacts: ``mlartifacts/`` beside the sqlite database that the
+    tracking URI names (the repository's own by default), never the repository's when the URI
+    points elsewhere."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        return (database.resolve().parent / "mlartifacts").as_uri()
+    if uri.startswith("file:"):
+        return uri.rstrip("/") + "/mlartifacts"
     return (REPO_ROOT / "mlartifacts").as_uri()
 
 
@@ -154,8 +163,9 @@ def log_artifacts(path: str | Path, artifact_path: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_path)
 
 
-def log_dataset(conversations, name: str, source: str | Path, context: str) -> None:
-    """Record an input data set (its message table, with MLflow's digest) on the active run."""
+def log_dataset(conversations, name: str, source: str | Path, context: str) -> dict[str, str]:
+    """Record an input data set (its message table, with MLflow's digest) on the active run;
+    return what was recorded (name, context, digest), for the run reference beside a model."""
     _mlflow()
     import mlflow.data
 
@@ -165,6 +175,7 @@ def log_dataset(conversations, name: str, source: str | Path, context: str) -> N
     frame = frame.assign(labels=frame["labels"].map(lambda v: None if v is None else ";".join(v)))
     dataset = mlflow.data.from_pandas(frame, source=str(source), name=name)
     mlflow.log_input(dataset, context=context)
+    return {"name": name, "context": context, "digest": dataset.digest}
 
 
 def log_model(model_dir: str | Path, extra_requirements: list[str] | None = None) -> str:

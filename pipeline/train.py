@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline import corpus, tracking
+from pipeline.config import load_params
+from pipeline.config.models import AuthoredConfig
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
@@ -22,19 +23,41 @@ def tracking_file(out_dir: Path) -> Path:
     return out_dir.with_name(f"{out_dir.name}.mlflow.json")
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs (values parsed as YAML: numbers, lists, null); dotted keys nest."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise PipelineError(f"--param {item!r}: expected key=value")
-        target = out
-        *parents, last = key.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = yaml.safe_load(raw)
-    return out
+@dataclass
+class TrainingSettings:
+    """What ``train`` and ``learning-curve`` read from params.yaml and ``--param``, validated."""
+
+    model: dict[str, Any]  # the kind's own settings (defaults included), overrides applied
+    risk: dict[str, Any]
+    seed: int
+    mix: AuthoredConfig  # the authored section
+    train_synthetic: bool
+    authored_weight: int
+
+
+def write_run_reference(out_dir: Path, run_id: str | None, model_uri: str | None, datasets: list[dict]) -> Path:
+    """``models/<kind>.mlflow.json``, a DVC output of ``train``: the MLflow run and model that this
+    training logged (null with ``--no-track``) and the digests of its input data sets. The model
+    card cites it; nothing downstream reads the MLflow store."""
+    record = {"run_id": run_id, "model_uri": model_uri, "datasets": datasets}
+    return write_text_atomic(tracking_file(out_dir), json.dumps(record, indent=2) + "\n")
+
+
+def training_settings(kind: str, params_file: Path | None, overrides: list[str]) -> TrainingSettings:
+    """The settings of model kind ``kind``: its section of ``params_file`` (the defaults when None)
+    with ``--param key=value`` overrides (``risk.*`` and ``authored.*`` reach those sections)."""
+    params = load_params(params_file, overrides, section=kind)
+    section = params.model_section(kind)
+    # The training mix, not the model's own settings: a model section may leave the synthetic
+    # set out or give authored_train its own weight (over authored.weight).
+    return TrainingSettings(
+        model=section.model_params(),
+        risk=params.risk.model_dump(),
+        seed=params.seed if section.seed is None else section.seed,
+        mix=params.authored,
+        train_synthetic=section.train_synthetic,
+        authored_weight=params.authored.weight if section.authored_weight is None else section.authored_weight,
+    )
 
 
 def build_model(
@@ -109,15 +132,17 @@ def train_model(
     fit = {"thresholds_on": "whole" if thresholds_on == "authored" else "all"}
     if not track:
         model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
+        write_run_reference(out_dir, None, None, [])
         return model
     with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
+        datasets = []
         if train:
-            tracking.log_dataset(train, "train", train_path, "training")
-        tracking.log_dataset(valid, "valid", valid_path, "validation")
+            datasets.append(tracking.log_dataset(train, "train", train_path, "training"))
+        datasets.append(tracking.log_dataset(valid, "valid", valid_path, "validation"))
         if authored:
-            tracking.log_dataset(authored, "authored_train", authored_train, "training")
+            datasets.append(tracking.log_dataset(authored, "authored_train", authored_train, "training"))
         if valid_whole:
-            tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation")
+            datasets.append(tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation"))
         model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
         model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
         described = model.describe()
@@ -134,5 +159,5 @@ def train_model(
         )
         tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})
         uri = tracking.log_model(out_dir, model.requirements)  # the pyfunc model holds the directory
-        write_text_atomic(tracking_file(out_dir), json.dumps({"run_id": active.info.run_id, "model_uri": uri}) + "\n")
+        write_run_reference(out_dir, active.info.run_id, uri, datasets)
     return model

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_SAMPLE = REPO.parent / "shared" / "examples" / "sample.jsonl"
 VENDORED_SAMPLE = REPO / "tests" / "data" / "sample.jsonl"
 BIN = Path(sys.executable).parent
 
@@ -43,3 +42,57 @@ def labelstudio_python() -> Path:
     if not path.exists():
         subprocess.run(["make", "labelstudio-venv"], cwd=REPO, check=True)
     return path
+
+
+# ------------------------------------------------------------------ trained once per session
+# Modules that need a small trained baseline share these instead of training their own. Tests
+# read them and write only into tmp_path: the directories are shared by every test of the run.
+
+
+@pytest.fixture(scope="session")
+def baseline_data(tmp_path_factory) -> dict[str, Path]:
+    """240 synthetic conversations (seed 21) split 60/20/20 by conversation, written as files."""
+    from pipeline import corpus
+    from pipeline.split import split_corpus
+    from pipeline.synth.generator import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("baseline-data")
+    conversations = list(synthesize(SynthConfig(conversations=240), seed=21))
+    splits = split_corpus(conversations, "conversation", valid=0.2, test=0.2, seed=1)
+    paths = {}
+    for name, convs in splits.items():
+        paths[name] = root / f"{name}.jsonl"
+        corpus.write_conversations(paths[name], convs)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def baseline_mlflow_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the CLI runs on the baselines: a real MLflow sqlite store of their own."""
+    root = tmp_path_factory.mktemp("baseline-mlflow")
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="session")
+def baseline_models(baseline_data, baseline_mlflow_env, tmp_path_factory) -> Path:
+    """lexicon and tfidf trained by the real CLI on ``baseline_data`` with params.yaml (tfidf on
+    3000 messages), logged to ``baseline_mlflow_env``: ``<root>/<kind>`` and ``<root>/<kind>.mlflow.json``."""
+    out = tmp_path_factory.mktemp("baseline-models")
+    for kind in ("lexicon", "tfidf"):
+        result = run_cli(
+            "train", "--model", kind, "--train", baseline_data["train"], "--valid", baseline_data["valid"],
+            "--out", out / kind, "--params", REPO / "params.yaml",
+            *(["--param", "max_train_messages=3000"] if kind == "tfidf" else []),  # lexicon has no settings
+            env=baseline_mlflow_env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_pipeline_outputs(tmp_path_factory) -> dict[str, Path]:
+    """tests/small_outputs.py's corpus, split, lexicon model and metrics, built once for the card
+    and notebook tests (which add files of their own beside them and change none)."""
+    from tests import small_outputs
+
+    return small_outputs.build(tmp_path_factory.mktemp("small-outputs"))

@@ -109,13 +109,9 @@ def params_file(data):
 
 
 @pytest.fixture(scope="module")
-def lexicon_dir(data, mlflow_env, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench-models") / "lexicon"
-    result = run_cli(
-        "train", "--model", "lexicon", "--train", data["train"], "--valid", data["valid"], "--out", out, "--no-track"
-    )
-    assert result.returncode == 0, result.stderr
-    return out
+def lexicon_dir(baseline_models):
+    """A lexicon model directory, trained once per session (conftest.py)."""
+    return baseline_models / "lexicon"
 
 
 def _log_keyword_model(env: dict, root: Path, name: str, label_ids: list[str], only: list[str] | None) -> str:

@@ -17,8 +17,9 @@ from tests.conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    return small_outputs.build(tmp_path_factory.mktemp("card-outputs"))
+def outputs(small_pipeline_outputs):
+    """tests/small_outputs.py's outputs, built once per session (conftest.py)."""
+    return small_pipeline_outputs
 
 
 def card(outputs, *args: str, cwd: Path | None = None):
@@ -47,8 +48,8 @@ def test_model_card_states_use_labels_schema_and_the_figures_as_written(outputs,
     assert f"| labels | {len(info['label_ids'])}: " + ", ".join(f"`{x}`" for x in info["label_ids"]) in text
 
     run_id = json.loads((outputs["root"] / "models" / "lexicon.mlflow.json").read_text(encoding="utf-8"))["run_id"]
-    assert f"MLflow run | `{run_id}` (train-lexicon, FINISHED" in text
-    assert "| risk.method | `max` |" in text  # a param of the training run, read from MLflow
+    assert f"| MLflow run | `{run_id}` |" in text  # cited from the run reference, not read from the store
+    assert "| conversation risk | method `max`" in text  # from model.json
 
     for dataset in ("test", "handwritten"):
         metrics = json.loads((outputs["metrics"] / f"{dataset}.json").read_text(encoding="utf-8"))
@@ -63,7 +64,7 @@ def test_model_card_states_use_labels_schema_and_the_figures_as_written(outputs,
     assert row in text.splitlines()  # one column per data set, test first
     assert "English and French" in text and "40 conversations" in text  # limits
 
-    assert _runs(outputs["mlflow_db"]) == runs_before  # a card reads the store, logs nothing
+    assert _runs(outputs["mlflow_db"]) == runs_before  # a card logs nothing
     again = card(outputs, "model", "--model", "models/lexicon", "--out", tmp_path / "again.md")
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "again.md").read_text(encoding="utf-8") == text  # deterministic
@@ -115,10 +116,10 @@ def _no_record(outputs, tmp_path):
     return ["model", "--model", copy, "--metrics", outputs["metrics"]], "lexicon.mlflow.json: not found"
 
 
-def _unknown_run(outputs, tmp_path):
+def _not_a_run_reference(outputs, tmp_path):
     args, _ = _no_record(outputs, tmp_path)
-    (tmp_path / "models" / "lexicon.mlflow.json").write_text(json.dumps({"run_id": "0" * 32}), encoding="utf-8")
-    return args, f"MLflow run {'0' * 32} not found"
+    (tmp_path / "models" / "lexicon.mlflow.json").write_text(json.dumps({"id": "0" * 32}), encoding="utf-8")
+    return args, "expected a run reference written by train"
 
 
 def _no_model(outputs, tmp_path):
@@ -147,7 +148,7 @@ def _missing_corpus(outputs, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", [_no_record, _unknown_run, _no_model, _no_metrics, _missing_stats, _stale_stats, _missing_corpus]
+    "case", [_no_record, _not_a_run_reference, _no_model, _no_metrics, _missing_stats, _stale_stats, _missing_corpus]
 )
 def test_missing_or_inconsistent_input_exits_1_and_writes_nothing(case, outputs, tmp_path):
     args, message = case(outputs, tmp_path)
@@ -180,3 +181,21 @@ def test_model_card_puts_each_label_next_to_the_annotators(outputs, tmp_path):
     )
     assert refused.returncode == 1 and "agreement report" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "x.md").exists()
+
+
+def test_a_model_trained_without_tracking_gets_a_run_reference_and_a_card(outputs, tmp_path):
+    """train --no-track still writes models/<kind>.mlflow.json (a DVC output: null run), so the
+    cards stage works after `dvc pull` or without MLflow."""
+    corpus = REPO / "data" / "handwritten" / "dev.jsonl"
+    model = tmp_path / "models" / "lexicon"
+    env = {**small_outputs.cli_env(outputs["root"]), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # unreachable
+    result = run_cli(
+        "train", "--model", "lexicon", "--train", corpus, "--valid", corpus, "--out", model, "--no-track", env=env
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reference = json.loads((tmp_path / "models" / "lexicon.mlflow.json").read_text(encoding="utf-8"))
+    assert reference == {"run_id": None, "model_uri": None, "datasets": []}
+    out = tmp_path / "card.md"
+    result = run_cli("card", "model", "--model", model, "--metrics", outputs["metrics"], "--out", out, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "| MLflow run | not tracked (trained with --no-track) |" in out.read_text(encoding="utf-8")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline import corpus
 from pipeline.models import LexiconModel, TfidfModel, load_model
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli
 
 METRIC_KEYS = [
@@ -37,47 +36,21 @@ METRIC_KEYS = [
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """A small synthetic corpus split three ways, written as files."""
-    root = tmp_path_factory.mktemp("models")
-    conversations = list(synthesize(SynthConfig(conversations=240), seed=21))
-    splits = split_corpus(conversations, "conversation", valid=0.2, test=0.2, seed=1)
-    paths = {}
-    for name, convs in splits.items():
-        paths[name] = root / f"{name}.jsonl"
-        corpus.write_conversations(paths[name], convs)
-    return paths
+def data(baseline_data):
+    """A small synthetic corpus split three ways, written as files (conftest.py: one per session)."""
+    return baseline_data
 
 
 @pytest.fixture(scope="module")
-def mlflow_env(tmp_path_factory):
-    """A real MLflow sqlite store of its own for this module's CLI runs."""
-    root = tmp_path_factory.mktemp("mlflow")
-    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+def mlflow_env(baseline_mlflow_env):
+    """The real MLflow sqlite store the baselines were logged to (conftest.py)."""
+    return baseline_mlflow_env
 
 
 @pytest.fixture(scope="module")
-def trained(data, mlflow_env, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trained")
-    for kind in ("lexicon", "tfidf"):
-        result = run_cli(
-            "train",
-            "--model",
-            kind,
-            "--train",
-            data["train"],
-            "--valid",
-            data["valid"],
-            "--out",
-            out / kind,
-            "--params",
-            REPO / "params.yaml",
-            "--param",
-            "max_train_messages=3000",
-            env=mlflow_env,
-        )
-        assert result.returncode == 0, result.stderr
-    return out
+def trained(baseline_models):
+    """lexicon and tfidf trained by the CLI with params.yaml on ``data``, once per session (conftest.py)."""
+    return baseline_models
 
 
 def _get(metrics: dict, dotted: str):
@@ -241,10 +214,38 @@ def test_mlflow_runs_models_and_leaderboard(trained, data, mlflow_env, tmp_path)
     assert train_run.data.params["model"] == "tfidf" and "params.C" in train_run.data.params
     assert {i.dataset.name for i in train_run.inputs.dataset_inputs} == {"train", "valid"}
     assert train_run.data.tags.get("git.commit")
-    board = run_cli("leaderboard", "--out", tmp_path / "leaderboard.md", env=mlflow_env)
+    # Artifacts go to the store the tracking URI names (mlartifacts/ beside its database).
+    store = Path(mlflow_env["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
+    assert train_run.info.artifact_uri.startswith((store / "mlartifacts").as_uri())
+    board = run_cli("leaderboard", "--from-mlflow", "--out", tmp_path / "leaderboard.md", env=mlflow_env)
     assert board.returncode == 0, board.stderr
     assert "| tfidf | test |" in board.stdout and "[" in board.stdout  # intervals shown
     assert (tmp_path / "leaderboard.md").read_text() == board.stdout.rstrip("\n") + "\n"
+
+
+def test_the_leaderboard_reads_only_the_metrics_files(tmp_path):
+    """The default leaderboard is built from metrics/<model>/<dataset>.json (what DVC tracks): an
+    MLflow store is never read, so a hand-run evaluation elsewhere cannot change it."""
+    metrics = tmp_path / "metrics"
+    figures = {
+        "message": {"macro_f1": 0.5, "core_macro_f1": 0.4},
+        "conversation": {"f0_5": 0.9, "f1": 0.8, "roc_auc": 0.95},
+        "early": {"latency_f1": 0.7, "median_alert_message": 6},
+        "intervals": {"message.macro_f1": [0.45, 0.55]},
+        "dataset": {"name": "test"},
+    }
+    (metrics / "tfidf").mkdir(parents=True)
+    (metrics / "tfidf" / "test.json").write_text(json.dumps(figures))
+    (metrics / "tfidf" / "test.predictions.json").write_text("{}")  # not a metrics file
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # nothing listens: must not be used
+    board = run_cli("leaderboard", "--metrics", metrics, "--out", tmp_path / "board.md", env=env)
+    assert board.returncode == 0, board.stderr
+    row = next(line for line in board.stdout.splitlines() if line.startswith("| tfidf | test |"))
+    assert "| 0.500 [0.450, 0.550] | 0.400 | 0.900 | 0.800 | 0.950 | 0.700 | 6 |" in row
+    assert "`" + (metrics / "tfidf" / "test.json").as_posix() + "`" in row
+    (metrics / "tfidf" / "test.json").write_text("{not json")
+    bad = run_cli("leaderboard", "--metrics", metrics, env=env)
+    assert bad.returncode == 1 and "test.json: expected a metrics file written by evaluate" in bad.stderr
 
 
 def test_unknown_model_reference_is_a_clear_error(data, tmp_path):

@@ -17,7 +17,6 @@ from nbclient import NotebookClient
 from pipeline.annotate.tasks import conversation_task
 from pipeline.corpus import Conversation
 from pipeline.exports import LS_DIALOGUE, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
-from tests import small_outputs
 from tests.conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
@@ -25,8 +24,9 @@ KERNEL = "python3"
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    return small_outputs.build(tmp_path_factory.mktemp("notebook-outputs"))
+def outputs(small_pipeline_outputs):
+    """tests/small_outputs.py's outputs, built once per session (conftest.py)."""
+    return small_pipeline_outputs
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import corpus
 from pipeline.models import load_model
 from pipeline.serving import predict_table
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
-from tests.conftest import BIN, REPO, run_cli
+from tests.conftest import BIN
 
 # Innocuous chat lines, two conversations interleaved as a client might send them.
 REQUEST_ROWS = [
@@ -36,27 +33,18 @@ COLUMNS = ["conversation_id", "message_index", "author", "text"]
 
 
 @pytest.fixture(scope="module")
-def mlflow_env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve-mlflow")
-    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+def mlflow_env(baseline_mlflow_env):
+    """The MLflow store the baselines were logged to (conftest.py)."""
+    return baseline_mlflow_env
 
 
 @pytest.fixture(scope="module")
-def trained_models(mlflow_env, tmp_path_factory):
-    """Models trained (and logged to MLflow) in the test: kind -> (directory, model URI)."""
-    root = tmp_path_factory.mktemp("serve-model")
-    conversations = list(synthesize(SynthConfig(conversations=160), seed=21))
-    splits = split_corpus(conversations, "conversation", valid=0.25, test=0.25, seed=1)
-    for name, convs in splits.items():
-        corpus.write_conversations(root / f"{name}.jsonl", convs)
+def trained_models(baseline_models):
+    """The baselines, trained (and logged to MLflow) by the CLI once per session (conftest.py):
+    kind -> (directory, model URI)."""
     models = {}
     for kind in ("lexicon", "tfidf"):
-        out = root / kind
-        result = run_cli(
-            "train", "--model", kind, "--train", root / "train.jsonl", "--valid", root / "valid.jsonl", "--out", out,
-            "--params", REPO / "params.yaml", "--param", "max_train_messages=3000", env=mlflow_env,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
+        out = baseline_models / kind
         models[kind] = (out, json.loads(out.with_name(f"{kind}.mlflow.json").read_text())["model_uri"])
     return models
 

@@ -12,8 +12,8 @@ from datetime import datetime
 import pytest
 
 from pipeline import corpus
+from pipeline.config import load_params
 from pipeline.errors import DataError
-from pipeline.params import load_params
 from pipeline.synth.generator import SynthConfig, Synthesizer, synthesize
 from pipeline.synth.grammar import MIN_LABEL_TEMPLATES, SYNTH_DIR, TemplateSyntaxError, load_grammar, parse_template
 from pipeline.synth.noise import NOISE_EMOJI, NoiseRates, add_noise
@@ -25,7 +25,7 @@ LANGUAGES = ("en", "fr")
 def _config(**changes) -> SynthConfig:
     """params.yaml's synthesize section with the templates generator, the subject of this file
     (the scripted generator, the default, is tested in test_synth_scripts.py)."""
-    settings = {**load_params(REPO / "params.yaml")["synthesize"], "generator": "templates"}
+    settings = {**load_params(REPO / "params.yaml").synthesize.model_dump(), "generator": "templates"}
     settings.update(changes)
     return SynthConfig.model_validate(settings)
 
@@ -34,7 +34,7 @@ def _config(**changes) -> SynthConfig:
 def default_corpus(schema) -> list[corpus.Conversation]:
     """The default-size corpus as `make run` generated it with the templates generator."""
     params = load_params(REPO / "params.yaml")
-    return list(synthesize(_config(), params["base"]["seed"]))
+    return list(synthesize(_config(), params.seed))
 
 
 # ------------------------------------------------------------------ grammar

@@ -514,12 +514,12 @@ def test_project_scripts_load_when_complete(language):
 def test_the_default_corpus_has_the_shapes_the_fact_sheets_describe():
     """params.yaml's corpus (scripts, 400 conversations): risky conversations carry labels, only on
     the suspect's lines; benign ones carry none; sextortion unfolds in hours, grooming over days."""
-    from pipeline.params import load_params
+    from pipeline.config import load_params
 
     params = load_params(REPO / "params.yaml")
-    assert params["synthesize"]["generator"] == "scripts"
-    config = SynthConfig.model_validate({**params["synthesize"], "conversations": 400})
-    conversations = list(synthesize(config, params["base"]["seed"]))
+    assert params.synthesize.generator == "scripts"
+    config = SynthConfig.model_validate({**params.synthesize.model_dump(), "conversations": 400})
+    conversations = list(synthesize(config, params.seed))
     assert {c.language for c in conversations} == {"en", "fr"}
     spans: dict[str, list[float]] = {}
     for conversation in conversations:

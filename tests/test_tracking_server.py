@@ -96,7 +96,7 @@ def test_training_and_evaluation_log_to_a_tracking_server(tracking_server, tmp_p
         "evaluate", "--model", reference["model_uri"], "--data", tmp_path / "test.jsonl", "--out", metrics, env=env
     )
     assert result.returncode == 0, result.stderr
-    result = run_cli("leaderboard", "--out", tmp_path / "leaderboard.md", env=env)
+    result = run_cli("leaderboard", "--from-mlflow", "--out", tmp_path / "leaderboard.md", env=env)
     assert result.returncode == 0, result.stderr
     assert "| lexicon | test |" in (tmp_path / "leaderboard.md").read_text()
 

@@ -12,7 +12,7 @@ from pipeline import corpus
 from pipeline.corpus import Conversation, Message
 from pipeline.errors import PipelineError
 from pipeline.learning_curve import nested_shares
-from pipeline.models import EmbedModel, EnsembleModel, LexiconModel, TfidfModel, load_model
+from pipeline.models import EmbedModel, EnsembleModel, TfidfModel, load_model
 from pipeline.models.base import message_inputs, message_turns
 from pipeline.schema import load_schema
 from pipeline.split import split_corpus
@@ -144,14 +144,9 @@ def test_embed_features_with_roles_have_a_block_per_side():
 
 
 @pytest.fixture(scope="module")
-def members(splits, tmp_path_factory):
-    root = tmp_path_factory.mktemp("members")
-    label_ids = load_schema().label_ids
-    LexiconModel(label_ids, seed=0).fit(splits["train"], splits["valid"]).save(root / "lexicon")
-    TfidfModel(label_ids, {"max_train_messages": 2000}, seed=0).fit(splits["train"], splits["valid"]).save(
-        root / "tfidf"
-    )
-    return root
+def members(baseline_models):
+    """A models directory holding lexicon and tfidf, trained once per session (conftest.py)."""
+    return baseline_models
 
 
 def test_the_ensemble_averages_its_members_and_travels_with_them(members, splits, tmp_path):

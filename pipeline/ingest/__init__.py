@@ -10,14 +10,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from pipeline.config.data import IngestConfig, SourceSpec  # noqa: F401  (re-exported)
 from pipeline.corpus import Conversation, Message, iter_conversations, write_conversations
 from pipeline.ingest.pan12 import iter_pan12, read_flagged_lines, read_id_list
 from pipeline.ingest.redact import pseudonymize, redact_text
-from pipeline.ingest.table import TableColumns, ingest_hf, ingest_table
+from pipeline.ingest.table import ingest_hf, ingest_table
+from pipeline.progress import progress
 
 
 def redact_conversation(conversation: Conversation, salt: str) -> Conversation:
@@ -33,38 +33,6 @@ def redact_conversation(conversation: Conversation, salt: str) -> Conversation:
     ]
     suspects = [pseudonym(s) for s in conversation.suspects] if conversation.suspects else None
     return conversation.model_copy(update={"messages": messages, "suspects": suspects})
-
-
-class SourceSpec(BaseModel):
-    """One entry of ``ingest.sources`` in params.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    type: Literal["jsonl", "pan12", "table", "hf"]
-    enabled: bool = True
-    path: str | None = None  # jsonl, table, hf
-    corpus: str | None = None  # pan12
-    predators: str | None = None  # pan12
-    lines: str | None = None  # pan12 (optional problem-2 file)
-    columns: TableColumns = TableColumns()
-    language: str | None = None
-    split: str = "train"  # hf
-    redact: bool | None = None  # default: on, except for jsonl (already in our format)
-
-    @property
-    def active(self) -> bool:
-        """A source is on when enabled and its paths are set (PAN12 is off until you set them)."""
-        needed = [self.corpus, self.predators] if self.type == "pan12" else [self.path]
-        return self.enabled and all(needed)
-
-
-class IngestConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    salt: str = "grooming-risk"
-    out: str = "data/interim/corpus.jsonl"
-    sources: list[SourceSpec] = Field(min_length=1)
 
 
 def read_source(spec: SourceSpec, label_ids: list[str], flag_ids: list[str], salt: str) -> Iterator[Conversation]:
@@ -120,7 +88,8 @@ def combine_sources(config: IngestConfig, out: str | Path, label_ids: list[str],
             if not spec.active:
                 continue
             counts[spec.name] = 0
-            for conversation in read_source(spec, label_ids, flag_ids, config.salt):
+            conversations = read_source(spec, label_ids, flag_ids, config.salt)
+            for conversation in progress(conversations, desc=f"ingest {spec.name}", unit="conv"):
                 counts[spec.name] += 1
                 yield spec.name, conversation
 

@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from pipeline.config.data import TableColumns
 from pipeline.corpus import Conversation, Message
 from pipeline.errors import DataError, Problem
 
@@ -29,22 +28,6 @@ TABLE_FORMATS = {
     ".jsonl": "jsonl",
     ".json": "json",
 }
-
-
-class TableColumns(BaseModel):
-    """Which column holds what (``--*-col`` options of ``grooming-risk ingest table``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    conversation: str = "conversation_id"
-    author: str = "author"
-    text: str = "text"
-    time: str | None = None
-    order: str | None = None
-    labels: str | None = None
-    labels_sep: str = ";"
-    label: str | None = None
-    language: str | None = None  # a column, or use the fixed ``language`` argument
 
 
 def _null(value: Any) -> bool:

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import ValidationError
 
+from pipeline.config.models import ModelSection
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.io import write_text_atomic
@@ -110,6 +112,7 @@ class Model:
     """Base class: subclasses implement ``_fit``, ``message_probabilities`` and their files."""
 
     kind: ClassVar[str] = "base"
+    settings_class: ClassVar[type[ModelSection]] = ModelSection  # the kind's typed settings (pipeline.config.models)
     requirements: ClassVar[list[str]] = []  # pip packages beyond the common ones, for the MLflow model
 
     def __init__(
@@ -121,7 +124,12 @@ class Model:
         schema_version: int | None = None,
     ):
         self.label_ids = list(label_ids)
-        self.params = dict(params or {})
+        try:
+            self.settings = self.settings_class.model_validate(params or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise PipelineError(f"{self.kind} settings: {problems}") from None
+        self.params = self.settings.model_params()  # every setting, defaults included (saved in model.json)
         self.seed = seed
         self.schema_version = schema_version
         self.thresholds_ = np.full(len(self.label_ids), 0.5)

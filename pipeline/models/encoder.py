@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config.models import DEFAULT_ENCODER  # noqa: F401  (re-exported; defaults live in pipeline.config)
 from pipeline.errors import PipelineError
 
-DEFAULT_ENCODER = "minilm"
 PACKAGED = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 # Offline, always; and quiet: the "newly initialised classifier" report is expected here.

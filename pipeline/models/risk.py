@@ -16,22 +16,11 @@ predicted positive (any label over its threshold).
 from __future__ import annotations
 
 import heapq
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-
-class RiskConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    method: Literal["max", "topk_mean", "coverage"] = "max"
-    top_k: int = Field(3, ge=1)
-    optimize: Literal["f1", "f0_5", "f2"] = "f1"
-    alert_rule: Literal["threshold", "window"] = "threshold"
-    window: int = Field(5, ge=1)
-    min_positive: int = Field(2, ge=1)
-
+from pipeline.config.models import RiskConfig
 
 BETAS = {"f1": 1.0, "f0_5": 0.5, "f2": 2.0}
 

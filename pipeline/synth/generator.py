@@ -20,15 +20,13 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from pipeline.config.data import CONVERSATION_KINDS, SynthConfig
 from pipeline.corpus import Conversation, Message
 from pipeline.synth.grammar import HARD_NEGATIVE_THEMES, Grammar, Template, load_grammar
-from pipeline.synth.noise import NoiseRates, add_noise
+from pipeline.synth.noise import add_noise
 
-KINDS = ("grooming", "sextortion", "benign_peer", "benign_adult", "benign_hard_negative")
+KINDS = CONVERSATION_KINDS
 ADULT_ROLES = ("coach", "teacher", "relative", "nurse")
 PERSONAS = {  # how a targeted child tends to reply: weights over reply pools
     "eager": {"child_eager": 6, "child_hesitant": 2, "smalltalk_child": 3, "child_disclosing": 1},
@@ -43,42 +41,6 @@ PERSONAS = {  # how a targeted child tends to reply: weights over reply pools
     "mixed": {"child_eager": 3, "child_hesitant": 3, "child_refusing": 2, "smalltalk_child": 3, "child_disclosing": 1},
 }
 GENERATOR_VERSION = 1
-
-
-class SynthConfig(BaseModel):
-    """The ``synthesize`` section of params.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    conversations: int = Field(12000, ge=1)
-    languages: list[str] = ["en", "fr"]
-    kinds: dict[str, float] = {
-        "grooming": 0.35,
-        "sextortion": 0.15,
-        "benign_peer": 0.2,
-        "benign_adult": 0.15,
-        "benign_hard_negative": 0.15,
-    }
-    families: int = Field(8, ge=1)
-    grooming_messages: tuple[int, int] = (15, 60)
-    sextortion_messages: tuple[int, int] = (6, 24)
-    benign_messages: tuple[int, int] = (4, 30)
-    noise: NoiseRates = NoiseRates()
-    label_noise: float = Field(0.0, ge=0, le=1)
-    start: str = "2026-01-05T16:00:00"
-    # templates: the template grammar (configs/synth/<lang>/); scripts: the scenario scripts
-    # (configs/synth/scripts/<lang>/, or scripts_dir/<lang>/ relative to the project root).
-    generator: Literal["templates", "scripts"] = "templates"
-    scripts_dir: str | None = None
-    out: str | None = None  # where the DVC stage writes the corpus; the CLI's --out decides
-
-    @field_validator("kinds")
-    @classmethod
-    def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = set(value) - set(KINDS)
-        if unknown or not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
-            raise ValueError(f"expected non-negative weights for kinds among {list(KINDS)}, found {value}")
-        return value
 
 
 def conversation_start(config: SynthConfig, seed: int, index: int) -> tuple[random.Random, str, str, int, datetime]:
@@ -341,9 +303,14 @@ class Synthesizer:
 
 
 def synthesize(config: SynthConfig, seed: int) -> Iterator[Conversation]:
-    """All conversations of the corpus, in order, from the generator the config names."""
+    """All conversations of the corpus, in order, from the generator the config names (counted
+    on a progress bar on a terminal's stderr)."""
+    from pipeline.progress import progress
+
     if config.generator == "scripts":
         from pipeline.synth.scripted import ScriptedSynthesizer
 
-        return ScriptedSynthesizer(config, seed).conversations()
-    return Synthesizer(config, seed).conversations()
+        conversations = ScriptedSynthesizer(config, seed).conversations()
+    else:
+        conversations = Synthesizer(config, seed).conversations()
+    return progress(conversations, total=config.conversations, desc="synthesize", unit="conv")

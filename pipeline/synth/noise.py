@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from pydantic import BaseModel, ConfigDict, Field
+from pipeline.config.data import NoiseRates  # noqa: F401  (re-exported)
 
 ABBREVIATIONS = {
     "en": {
@@ -31,18 +31,6 @@ ABBREVIATIONS = {
 NOISE_EMOJI = ("😂", "😅", "🙂", "😊", "😭", "🤔", "👀", "🔥", "💯", "🙄", "😎", "🥲", "✨", "👍")
 _APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
 _TRAILING_PUNCT = re.compile(r"[.!?,;:]+$")
-
-
-class NoiseRates(BaseModel):
-    """Per-message probabilities of each kind of noise."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    typos: float = Field(0.06, ge=0, le=1)
-    casing: float = Field(0.25, ge=0, le=1)
-    punctuation: float = Field(0.25, ge=0, le=1)
-    abbreviations: float = Field(0.3, ge=0, le=1)
-    emoji: float = Field(0.08, ge=0, le=1)
 
 
 def _typo(rng: random.Random, text: str) -> str:

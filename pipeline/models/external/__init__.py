@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config.models import ModelSection
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import Model, split_rows
@@ -110,10 +111,15 @@ def _in_input_order(answer, frame, name: str, contract: str):
     return answer.iloc[[position[key] for key in keys]].reset_index(drop=True)
 
 
+class ExternalSettings(ModelSection):
+    reference: str | None = None  # the MLflow model URI or table it scores with
+
+
 class ExternalModel(Model):
     """A model known only by its predictions on the message table (see the module docstring)."""
 
     kind = "external"
+    settings_class = ExternalSettings
 
     def __init__(
         self,

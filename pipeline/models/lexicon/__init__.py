@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config.models import LexiconSettings
 from pipeline.corpus import Conversation
 from pipeline.models.base import Model
 
@@ -21,6 +22,7 @@ CUES_FILE = "cues.json"
 
 class LexiconModel(Model):
     kind = "lexicon"
+    settings_class = LexiconSettings
 
     def __init__(self, *args, cues: dict[str, dict[str, list[str]]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,21 +19,11 @@ import joblib
 import numpy as np
 from scipy import sparse
 
+from pipeline.config.models import TfidfSettings
 from pipeline.corpus import Conversation
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities
 
 ARTIFACTS_FILE = "tfidf.joblib"
-DEFAULTS: dict[str, Any] = {
-    "context_messages": 2,
-    "context_weight": 0.5,
-    "context_roles": False,  # models saved before the option read the context as one block
-    "word_ngrams": [1, 2],
-    "char_ngrams": [2, 5],
-    "min_df": 2,
-    "max_features": 200000,
-    "C": 4.0,
-    "max_train_messages": None,
-}
 
 
 def message_texts(
@@ -67,10 +57,7 @@ def build_vectorizers(params: dict[str, Any]):
 
 class TfidfModel(Model):
     kind = "tfidf"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.params = {**DEFAULTS, **self.params}
+    settings_class = TfidfSettings
 
     def _vectorizers(self):
         return build_vectorizers(self.params)

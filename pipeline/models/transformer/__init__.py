@@ -21,17 +21,16 @@ import math
 import os
 import random
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.config.models import TransformerSettings
 from pipeline.corpus import Conversation
 from pipeline.errors import PipelineError
 from pipeline.models.base import MODEL_FILE, Model, label_matrix, message_inputs, split_rows
 from pipeline.models.encoder import (
-    DEFAULT_ENCODER,
     PairEncoder,
     collate,
     inference_batches,
@@ -41,30 +40,11 @@ from pipeline.models.encoder import (
     select_device,
     training_batches,
 )
-from pipeline.paths import REPO_ROOT
 from pipeline.models.risk import best_threshold
+from pipeline.paths import REPO_ROOT
+from pipeline.progress import progress, write
 
 ENCODER_DIR = "encoder"
-DEFAULTS: dict[str, Any] = {
-    "model": DEFAULT_ENCODER,  # "minilm" (packaged) or a local Hugging Face model folder
-    "epochs": 2,
-    "learning_rate": 2e-4,
-    "batch_size": 32,
-    "eval_batch_size": 128,
-    "max_length": 64,
-    "context_messages": 2,
-    "context_roles": False,  # models saved before the option have unmarked context
-    "max_train_samples": 6000,  # training messages drawn from train (null: all)
-    "labelled_share": 0.5,  # share of the drawn messages that carry a label (null: draw uniformly)
-    "max_valid_conversations": 200,  # valid conversations for early stopping and tuning (null: all)
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.1,
-    "max_pos_weight": 10.0,
-    "patience": 1,  # epochs without valid improvement before stopping
-    "device": "auto",
-    "checkpoint_dir": "checkpoints",
-    "checkpoint_every": 100,  # steps between checkpoints (0: at epoch ends only)
-}
 # Settings that change where or how fast training runs, not what it learns.
 RUNTIME_PARAMS = {"device", "checkpoint_dir", "checkpoint_every", "eval_batch_size"}
 
@@ -143,16 +123,16 @@ class Checkpoints:
 
 
 def log(message: str) -> None:
-    print(f"[transformer] {message}", file=sys.stderr, flush=True)
+    write(f"[transformer] {message}")  # stderr, without breaking a progress bar
 
 
 class TransformerModel(Model):
     kind = "transformer"
+    settings_class = TransformerSettings
     requirements = ["torch", "transformers", "tokenizers", "safetensors"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.params = {**DEFAULTS, **self.params}
         self.history_: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------ inputs
@@ -243,12 +223,14 @@ class TransformerModel(Model):
         self.resumed_from_step_ = state["step"] if resumed is not None else None
         log(f"{len(rows)} training messages, {len(valid_features)} valid messages, device {device}")
 
-        for epoch in range(state["epoch"], p["epochs"]):
+        for epoch in progress(range(state["epoch"], p["epochs"]), desc="transformer epochs", unit="epoch"):
             if state["bad_epochs"] >= p["patience"]:
                 break
             model.train()
             losses = []
-            for b, indices in enumerate(training_batches(lengths, p["batch_size"], self.seed + epoch)):
+            batches = training_batches(lengths, p["batch_size"], self.seed + epoch)
+            steps = progress(batches, desc=f"epoch {epoch + 1}/{p['epochs']}", unit="step", leave=False)
+            for b, indices in enumerate(steps):
                 if b < state["batch"]:
                     continue  # done before the interruption
                 batch = collate(tokenizer, [features[i] for i in indices], device)
@@ -321,7 +303,9 @@ class TransformerModel(Model):
         model.eval()
         with torch.inference_mode():
             lengths = [len(f["input_ids"]) for f in features]
-            for indices in inference_batches(lengths, self.params["eval_batch_size"]):
+            batches = inference_batches(lengths, self.params["eval_batch_size"])
+            total = math.ceil(len(features) / self.params["eval_batch_size"])
+            for indices in progress(batches, total=total, desc="transformer predict", unit="batch", leave=False):
                 batch = collate(tokenizer, [features[i] for i in indices], device)
                 out[indices] = torch.sigmoid(model(**batch).logits).float().cpu().numpy()
         return out
