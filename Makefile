@@ -32,11 +32,11 @@ test: $(VENV)/.installed-dev $(LS_VENV)/.installed
 
 # Speed and memory figures (never asserted by tests): reports/bench/*.json
 bench: $(VENV)/.installed
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m perf.run
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check pipeline tests benchmarks notebooks tools
-	$(BIN)/ruff format --check pipeline tests benchmarks notebooks tools
+	$(BIN)/ruff check pipeline tests perf notebooks tools
+	$(BIN)/ruff format --check pipeline tests perf notebooks tools
 
 # Refresh the committed annotator codebook after editing configs/schema.yaml.
 codebook: $(VENV)/.installed

@@ -18,7 +18,7 @@
 #
 # What the conversations look like: a few examples printed as chat with their message labels,
 # then the kinds, languages, label counts and lengths, with the corpus statistics of
-# `pipeline.stats` (the `reports/corpus_stats_<name>.json` that `grooming-risk corpus-stats` writes).
+# `pipeline.data.stats` (the `reports/corpus_stats_<name>.json` that `grooming-risk corpus-stats` writes).
 # Every text in the default corpus is invented and non-explicit.
 #
 # Inputs are the parameters below; environment variables override them (`NB_CORPUS`, ...).
@@ -41,10 +41,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from pipeline.analysis import format_chat, repo_path
-from pipeline.corpus import read_conversations, to_message_frame
+from pipeline.data.corpus import read_conversations, to_message_frame
+from pipeline.data.stats import corpus_stats
+from pipeline.evaluation.analysis import format_chat, repo_path
 from pipeline.schema import load_schema
-from pipeline.stats import corpus_stats
 
 schema = load_schema()
 conversations = read_conversations(repo_path(CORPUS), label_ids=schema.label_ids, flag_ids=schema.flag_ids)
@@ -70,7 +70,7 @@ for _kind, items in sorted(by_kind.items()):
 # ## Corpus statistics
 #
 # Read from the statistics file when it matches the corpus, else computed with
-# `pipeline.stats.corpus_stats` (the same function `corpus-stats` runs).
+# `pipeline.data.stats.corpus_stats` (the same function `corpus-stats` runs).
 
 # %%
 stats_path = repo_path(STATS) if STATS else None

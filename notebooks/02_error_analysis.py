@@ -19,7 +19,7 @@
 # From a predictions file written by `grooming-risk evaluate` (`metrics/<model>/<dataset>.predictions.json`)
 # and the corpus it was computed on: the confusion per label, the model's most confident mistakes
 # per label (with the message and the messages before it), and the running risk of chosen
-# conversations against the alert threshold. The logic is in `pipeline.analysis`.
+# conversations against the alert threshold. The logic is in `pipeline.evaluation.analysis`.
 #
 # Inputs are the parameters below; environment variables override them (`NB_PREDICTIONS`, ...).
 # Relative paths are taken from the repository root.
@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from pipeline.analysis import (
+from pipeline.evaluation.analysis import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     confusion_table,

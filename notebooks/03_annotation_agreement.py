@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from pipeline.analysis import format_chat, repo_path
 from pipeline.annotate import agreement_report, read_export
-from pipeline.corpus import read_conversations
+from pipeline.data.corpus import read_conversations
+from pipeline.evaluation.analysis import format_chat, repo_path
 from pipeline.schema import load_schema
 
 schema = load_schema()

@@ -8,7 +8,8 @@ The public API, re-exported here::
     frame = to_message_frame(conversations)
 """
 
-from pipeline.corpus import (
+from pipeline.core.errors import DataError, PipelineError
+from pipeline.data.corpus import (
     Conversation,
     Message,
     from_dataset,
@@ -19,7 +20,6 @@ from pipeline.corpus import (
     to_message_frame,
     write_conversations,
 )
-from pipeline.errors import DataError, PipelineError
 from pipeline.schema import Schema, load_schema
 
 __all__ = [

@@ -52,9 +52,9 @@ def labelstudio_python() -> Path:
 @pytest.fixture(scope="session")
 def baseline_data(tmp_path_factory) -> dict[str, Path]:
     """240 synthetic conversations (seed 21) split 60/20/20 by conversation, written as files."""
-    from pipeline import corpus
-    from pipeline.split import split_corpus
-    from pipeline.synth.generator import SynthConfig, synthesize
+    from pipeline.data import corpus
+    from pipeline.data.split import split_corpus
+    from pipeline.data.synth.generator import SynthConfig, synthesize
 
     root = tmp_path_factory.mktemp("baseline-data")
     conversations = list(synthesize(SynthConfig(conversations=240), seed=21))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline import corpus
-from pipeline.synth.generator import SynthConfig, synthesize
+from pipeline.data import corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli
 
 SEED = 11

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import corpus
 from pipeline.annotate.select import pick_messages
 from pipeline.annotate.server import User
 from pipeline.annotate.server import label_studio as local_label_studio
 from pipeline.annotate.tasks import entropy_uncertainty, threshold_uncertainty, utf16_length
-from pipeline.exports import label_studio_config
+from pipeline.data import corpus
+from pipeline.reporting.exports import label_studio_config
 from tests.conftest import REPO, run_cli
 
 # Innocuous chat lines; two of them match lexicon cues (trust_building, gifts) so that the

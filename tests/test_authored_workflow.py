@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import corpus
 from pipeline.annotate.agreement import annotators_against_gold
 from pipeline.annotate.labelstudio import Annotation, ExportTask
-from pipeline.errors import PipelineError
-from pipeline.overlap import near_pairs, overlap_report
-from pipeline.split import leakage_report, split_by_writer
-from pipeline.train import repeat_conversations
+from pipeline.core.errors import PipelineError
+from pipeline.data import corpus
+from pipeline.data.overlap import near_pairs, overlap_report
+from pipeline.data.split import leakage_report, split_by_writer
+from pipeline.experiments.train import repeat_conversations
 from tests.conftest import run_cli
 
 

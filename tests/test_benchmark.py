@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import corpus
-from pipeline.errors import PipelineError
-from pipeline.metrics import evaluate_predictions
+from pipeline.core.errors import PipelineError
+from pipeline.data import corpus
+from pipeline.data.split import split_corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
+from pipeline.evaluation.metrics import evaluate_predictions
 from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
 from pipeline.models.external import ExternalModel, message_table
 from pipeline.models.risk import best_threshold
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli
 
 SEED = 7

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cards import DATA_INTENDED_USE, INTENDED_USE
+from pipeline.reporting.cards import DATA_INTENDED_USE, INTENDED_USE
 from tests import small_outputs
 from tests.conftest import REPO, run_cli
 

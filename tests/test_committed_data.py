@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 import yaml
 
-from pipeline import corpus
-from pipeline.safety import explicit_terms
+from pipeline.data import corpus
+from pipeline.schema.safety import explicit_terms
 from tests.conftest import REPO
 
 HANDWRITTEN = REPO / "data" / "handwritten" / "dev.jsonl"

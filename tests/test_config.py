@@ -7,7 +7,7 @@ import yaml
 
 from pipeline.config import ParamsError, load_params
 from pipeline.config.models import MODEL_SETTINGS, TfidfSettings, TransformerSettings
-from pipeline.train import training_settings
+from pipeline.experiments.train import training_settings
 from tests.conftest import REPO, run_cli
 
 PARAMS = REPO / "params.yaml"

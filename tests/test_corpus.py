@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import corpus
-from pipeline.corpus import Conversation, Message
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
+from pipeline.data import corpus
+from pipeline.data.corpus import Conversation, Message
 from tests.conftest import run_cli
 
 # sha256 of shared/examples/sample.jsonl (the format's own examples), of which tests/data/sample.jsonl

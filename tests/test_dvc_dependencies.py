@@ -84,11 +84,11 @@ def _change_one_function(path) -> None:
 CHANGES = {
     # path: stage names (or name prefixes) that run it
     "pipeline/models/risk.py": ("train@", "ensemble", "evaluate@"),
-    "pipeline/metrics.py": ("evaluate@",),
+    "pipeline/evaluation/metrics.py": ("evaluate@",),
     # one model kind: its training, the ensemble that loads it, its evaluations. The ensemble's own
     # evaluations follow through models/ensemble, whose model.json records its members' code hash.
     "pipeline/models/tfidf/__init__.py": ("train@tfidf", "ensemble", "evaluate@tfidf-"),
-    "pipeline/schema.py": (
+    "pipeline/schema/__init__.py": (
         "schema",
         "synthesize",
         "corpus_stats@",

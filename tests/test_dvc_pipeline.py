@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 import yaml
 
-from pipeline import corpus
-from pipeline.exports import render_exports
+from pipeline.data import corpus
+from pipeline.reporting.exports import render_exports
 from tests.conftest import BIN, REPO
 
 

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline import corpus
-from pipeline.ingest.redact import EMAIL, HANDLE, PHONE, URL, pseudonymize, redact_text
+from pipeline.data import corpus
+from pipeline.data.ingest.redact import EMAIL, HANDLE, PHONE, URL, pseudonymize, redact_text
 from tests.conftest import run_cli
 
 PAN12_XML = """<?xml version="1.0" encoding="UTF-8"?>

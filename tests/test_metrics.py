@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.corpus import Conversation, Message
-from pipeline.metrics import Aligned, evaluate_predictions, latency_penalty, paired_bootstrap
+from pipeline.data.corpus import Conversation, Message
+from pipeline.evaluation.metrics import Aligned, evaluate_predictions, latency_penalty, paired_bootstrap
 from pipeline.models.base import ConversationPrediction
 from pipeline.models.risk import RiskConfig, RiskScorer, best_threshold
 

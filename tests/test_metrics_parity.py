@@ -2,7 +2,7 @@
 edge cases where the two differ by definition.
 
 The reference values are computed from the arrays the cases are built from, not from
-``pipeline.metrics.Aligned``, so the alignment (annotated messages only, labelled conversations
+``pipeline.evaluation.metrics.Aligned``, so the alignment (annotated messages only, labelled conversations
 only, resampling by conversation) is checked as well as the formulas. Unrounded values come from
 ``headline_values`` (to 1e-9); ``message_metrics``, ``conversation_metrics``, ``early_metrics`` and
 the agreement report round to 6 decimals, so they are compared to within half a unit of the 6th.
@@ -17,7 +17,7 @@ Where the project departs from scikit-learn, by design:
 - conversation recall is None without a risky conversation, ROC-AUC and PR-AUC None with one class;
 - the annotators' report (``pipeline.annotate.agreement``) gives precision None with nothing
   predicted, and F1 None only when nothing was found, predicted or missed: its macro-F1 keeps a
-  label with false positives only (F1 0), unlike the message macro-F1 of ``pipeline.metrics``.
+  label with false positives only (F1 0), unlike the message macro-F1 of ``pipeline.evaluation.metrics``.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from sklearn.metrics import (
 
 from pipeline.annotate.agreement import annotators_against_gold
 from pipeline.annotate.labelstudio import Annotation, ExportTask
-from pipeline.corpus import Conversation, Message
-from pipeline.metrics import (
+from pipeline.data.corpus import Conversation, Message
+from pipeline.evaluation.metrics import (
     CORE_LABELS,
     Aligned,
     conversation_metrics,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import corpus
+from pipeline.data import corpus
 from pipeline.models import LexiconModel, TfidfModel, load_model
 from tests.conftest import REPO, run_cli
 
@@ -260,7 +260,7 @@ def test_tfidf_model_files_are_byte_identical_across_runs(data, tmp_path):
 
     script = (
         "import sys\n"
-        "from pipeline import corpus\n"
+        "from pipeline.data import corpus\n"
         "from pipeline.models.tfidf import TfidfModel\n"
         "from pipeline.schema import load_schema\n"
         "train, valid = (corpus.read_conversations(p) for p in sys.argv[1:3])\n"

@@ -15,8 +15,8 @@ import pytest
 from nbclient import NotebookClient
 
 from pipeline.annotate.tasks import conversation_task
-from pipeline.corpus import Conversation
-from pipeline.exports import LS_DIALOGUE, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
+from pipeline.data.corpus import Conversation
+from pipeline.reporting.exports import LS_DIALOGUE, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
 from tests.conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import progress as progress_module
-from pipeline.progress import QUIET_ENV, enabled, progress, set_quiet
+from pipeline.core import progress as progress_module
+from pipeline.core.progress import QUIET_ENV, enabled, progress, set_quiet
 from tests.conftest import BIN, REPO
 
 SYNTHESIZE = ("--conversations", "5", "--seed", "3")

@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from pipeline import corpus
-from pipeline.errors import DataError
-from pipeline.exports import (
+from pipeline.core.errors import DataError
+from pipeline.data import corpus
+from pipeline.reporting.exports import (
     CODEBOOK,
     JSON_SCHEMA,
     LABEL_STUDIO_CONFIG,
@@ -25,8 +25,8 @@ from pipeline.exports import (
     label_studio_config,
     render_exports,
 )
-from pipeline.safety import explicit_terms
 from pipeline.schema import parse_schema
+from pipeline.schema.safety import explicit_terms
 from tests.conftest import REPO, run_cli
 
 DATA = REPO / "tests" / "data"

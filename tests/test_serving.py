@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from pipeline.models import load_model
-from pipeline.serving import predict_table
+from pipeline.tracking.serving import predict_table
 from tests.conftest import BIN
 
 # Innocuous chat lines, two conversations interleaved as a client might send them.

@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from pipeline import corpus
-from pipeline.corpus import Conversation, Message
-from pipeline.split import leakage_report, split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
+from pipeline.data import corpus
+from pipeline.data.corpus import Conversation, Message
+from pipeline.data.split import leakage_report, split_corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
 from tests.conftest import run_cli
 
 

@@ -11,12 +11,18 @@ from datetime import datetime
 
 import pytest
 
-from pipeline import corpus
 from pipeline.config import load_params
-from pipeline.errors import DataError
-from pipeline.synth.generator import SynthConfig, Synthesizer, synthesize
-from pipeline.synth.grammar import MIN_LABEL_TEMPLATES, SYNTH_DIR, TemplateSyntaxError, load_grammar, parse_template
-from pipeline.synth.noise import NOISE_EMOJI, NoiseRates, add_noise
+from pipeline.core.errors import DataError
+from pipeline.data import corpus
+from pipeline.data.synth.generator import SynthConfig, Synthesizer, synthesize
+from pipeline.data.synth.grammar import (
+    MIN_LABEL_TEMPLATES,
+    SYNTH_DIR,
+    TemplateSyntaxError,
+    load_grammar,
+    parse_template,
+)
+from pipeline.data.synth.noise import NOISE_EMOJI, NoiseRates, add_noise
 from tests.conftest import REPO, run_cli
 
 LANGUAGES = ("en", "fr")
@@ -73,7 +79,9 @@ def test_grammar_check_command():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "pipeline.synth.check", "en", "fr"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.data.synth.check", "en", "fr"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("en: ok")
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import corpus
-from pipeline.errors import DataError
-from pipeline.synth import scripts as scripts_module
-from pipeline.synth.check import main as check_main
-from pipeline.synth.generator import SynthConfig, synthesize
-from pipeline.synth.noise import NoiseRates
-from pipeline.synth.scripted import ScriptedSynthesizer
-from pipeline.synth.scripts import KINDS, MINIMUMS, RELAXED, Script, load_scripts
+from pipeline.core.errors import DataError
+from pipeline.data import corpus
+from pipeline.data.synth import scripts as scripts_module
+from pipeline.data.synth.check import main as check_main
+from pipeline.data.synth.generator import SynthConfig, synthesize
+from pipeline.data.synth.noise import NoiseRates
+from pipeline.data.synth.scripted import ScriptedSynthesizer
+from pipeline.data.synth.scripts import KINDS, MINIMUMS, RELAXED, Script, load_scripts
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "data" / "synth_scripts"

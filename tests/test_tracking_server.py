@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
-from pipeline import corpus
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
+from pipeline.data import corpus
+from pipeline.data.split import split_corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
 from tests.conftest import BIN, REPO, run_cli
 
 

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import corpus
-from pipeline.corpus import Conversation, Message
-from pipeline.errors import PipelineError
-from pipeline.learning_curve import nested_shares
+from pipeline.core.errors import PipelineError
+from pipeline.data import corpus
+from pipeline.data.corpus import Conversation, Message
+from pipeline.data.split import split_corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
+from pipeline.experiments.learning_curve import nested_shares
 from pipeline.models import EmbedModel, EnsembleModel, TfidfModel, load_model
 from pipeline.models.base import message_inputs, message_turns
 from pipeline.schema import load_schema
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli
 
 
@@ -298,9 +298,9 @@ def test_the_cache_changes_nothing_but_time(splits, tmp_path):
 
 
 def test_outside_a_project_a_relative_cache_dir_writes_nothing(tmp_path, monkeypatch):
-    import pipeline.paths
+    import pipeline.core.paths
     from pipeline.models.embed.cache import project_cache_dir
 
-    monkeypatch.setattr(pipeline.paths, "REPO_ROOT", tmp_path)  # a folder without dvc.yaml
+    monkeypatch.setattr(pipeline.core.paths, "REPO_ROOT", tmp_path)  # a folder without dvc.yaml
     assert project_cache_dir(".cache/embeddings") is None
     assert project_cache_dir(tmp_path / "abs") == tmp_path / "abs"

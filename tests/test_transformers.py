@@ -12,12 +12,12 @@ import os
 import numpy as np
 import pytest
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.data.split import split_corpus
+from pipeline.data.synth.generator import SynthConfig, synthesize
 from pipeline.models import EmbedModel, TransformerModel, load_model
 from pipeline.models.encoder import PairEncoder, load_tokenizer, resolve_encoder, training_batches
 from pipeline.schema import load_schema
-from pipeline.split import split_corpus
-from pipeline.synth.generator import SynthConfig, synthesize
 from tests.conftest import REPO, run_cli
 
 
@@ -105,7 +105,7 @@ def test_an_unknown_encoder_is_refused_without_downloading(tmp_path):
 
 
 def test_cli_reports_a_missing_encoder_and_writes_nothing(small_splits, tmp_path):
-    from pipeline import corpus
+    from pipeline.data import corpus
 
     for name in ("train", "valid"):
         corpus.write_conversations(tmp_path / f"{name}.jsonl", small_splits[name])
@@ -246,7 +246,7 @@ def test_embed_features_are_the_message_and_its_weighted_context(tiny_encoder, s
 
 
 def test_real_minilm_trains_saves_scores_and_logs_an_mlflow_model(small_splits, tmp_path):
-    from pipeline import corpus
+    from pipeline.data import corpus
 
     for name in ("train", "valid", "test"):
         corpus.write_conversations(tmp_path / f"{name}.jsonl", small_splits[name])
@@ -288,7 +288,7 @@ def test_real_minilm_trains_saves_scores_and_logs_an_mlflow_model(small_splits, 
     import mlflow
 
     from pipeline import tracking
-    from pipeline.corpus import to_message_frame
+    from pipeline.data.corpus import to_message_frame
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()

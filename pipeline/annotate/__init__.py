@@ -3,7 +3,7 @@
 - ``tasks``: conversations to Label Studio tasks (one task per conversation), optionally with a
   model's pre-annotations as Label Studio predictions.
 - ``labelstudio``: reading a Label Studio JSON export and checking it against the project's
-  labeling config (``pipeline.exports.label_studio_config``); every problem names the task.
+  labeling config (``pipeline.reporting.exports.label_studio_config``); every problem names the task.
 - ``imports``: an export back to the conversation format, with every annotator's labels kept
   and ``labels`` set by an adjudication rule; ties, cancelled (skipped) annotations and the
   like go to a review list.
@@ -11,7 +11,7 @@
   conversation risk and kind, the messages annotators disagree on.
 - ``select``: the next batch by model uncertainty, spread over conversations.
 
-The command line is ``grooming-risk annotate ...`` (``pipeline.annotate.cli``).
+The command line is ``grooming-risk annotate ...`` (``pipeline.cli.annotate``).
 """
 
 from pipeline.annotate.agreement import agreement_report

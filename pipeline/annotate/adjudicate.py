@@ -23,9 +23,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.corpus import Conversation
-from pipeline.errors import DataError, Problem
-from pipeline.io import read_user_text
+from pipeline.core.errors import DataError, Problem
+from pipeline.core.io import read_user_text
+from pipeline.data.corpus import Conversation
 from pipeline.schema import Schema
 
 _KEYS = {"conversation_id", "messages", "label", "kind", "flags", "note"}

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.annotate.labelstudio import ExportTask, annotator_sort_key
-from pipeline.corpus import Conversation
+from pipeline.data.corpus import Conversation
 
 MAX_TEXT = 120  # characters of a message shown in the disagreement list
 MAX_LISTED = 300  # disagreements listed in the Markdown report (the JSON has them all)

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pipeline.config.evaluation import AnnotateConfig
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 
 def load_annotate_config(params_file: str | Path | None = None, **overrides) -> AnnotateConfig:

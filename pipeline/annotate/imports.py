@@ -40,7 +40,7 @@ from typing import Any
 
 from pipeline.annotate.config import AnnotateConfig
 from pipeline.annotate.labelstudio import Annotation, ExportTask, annotator_sort_key, read_export
-from pipeline.corpus import Conversation
+from pipeline.data.corpus import Conversation
 from pipeline.schema import Schema
 
 
@@ -199,7 +199,7 @@ def import_export(
     known: dict[str, Conversation] | None = None
     corpus_order: list[Conversation] = []
     if data is not None:
-        from pipeline.corpus import read_conversations
+        from pipeline.data.corpus import read_conversations
 
         corpus_order = read_conversations(data, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
         known = {c.conversation_id: c for c in corpus_order}

@@ -35,7 +35,7 @@ from pipeline.annotate.tasks import (
     prediction_for,
     threshold_uncertainty,
 )
-from pipeline.corpus import Conversation
+from pipeline.data.corpus import Conversation
 
 STRATEGIES = ("threshold", "entropy")
 

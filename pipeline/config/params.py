@@ -30,9 +30,9 @@ from pipeline.config.models import (
     TfidfSettings,
     TransformerSettings,
 )
-from pipeline.errors import PipelineError
-from pipeline.paths import REPO_ROOT
-from pipeline.yamlutil import format_loc, line_of
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import REPO_ROOT
+from pipeline.core.yamlutil import format_loc, line_of
 
 DEFAULT_PARAMS = REPO_ROOT / "params.yaml"
 TrainedKind = Literal["lexicon", "tfidf", "embed", "transformer"]

@@ -21,9 +21,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from pipeline.config.models import ModelSection
-from pipeline.corpus import Conversation
-from pipeline.errors import PipelineError
-from pipeline.io import write_text_atomic
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import write_text_atomic
+from pipeline.data.corpus import Conversation
 from pipeline.models.risk import RiskConfig, RiskScorer, best_threshold
 
 MODEL_FILE = "model.json"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config.models import DEFAULT_ENCODER  # noqa: F401  (re-exported; defaults live in pipeline.config)
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 PACKAGED = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, "/work/main")
-from pipeline.safety import explicit_terms  # noqa: E402
+from pipeline.schema.safety import explicit_terms  # noqa: E402
 
 LABELS = {
     "trust_building",

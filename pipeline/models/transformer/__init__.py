@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from pipeline.config.models import TransformerSettings
-from pipeline.corpus import Conversation
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.core.paths import REPO_ROOT
+from pipeline.core.progress import progress, write
+from pipeline.data.corpus import Conversation
 from pipeline.models.base import MODEL_FILE, Model, label_matrix, message_inputs, split_rows
 from pipeline.models.encoder import (
     PairEncoder,
@@ -41,8 +43,6 @@ from pipeline.models.encoder import (
     training_batches,
 )
 from pipeline.models.risk import best_threshold
-from pipeline.paths import REPO_ROOT
-from pipeline.progress import progress, write
 
 ENCODER_DIR = "encoder"
 # Settings that change where or how fast training runs, not what it learns.

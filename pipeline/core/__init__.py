@@ -1,0 +1,1 @@
+"""Small shared infrastructure: errors, atomic file writes, paths, YAML locations, progress bars."""

@@ -1,0 +1,1 @@
+"""Pure evaluation: metrics with bootstrap intervals, paired comparison, plots, error analysis."""

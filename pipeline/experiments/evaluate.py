@@ -1,0 +1,197 @@
+"""Evaluation, scoring and paired comparison of models on a corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import tracking
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import write_text_atomic
+from pipeline.core.progress import progress
+from pipeline.data import corpus
+from pipeline.data.corpus import Conversation
+from pipeline.evaluation.metrics import Aligned, evaluate_predictions, paired_bootstrap
+from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
+
+
+def predictions_document(
+    model, conversations: list[Conversation], predictions: list[ConversationPrediction], dataset: str
+) -> dict[str, Any]:
+    """Everything ``compare`` needs to recompute metrics: gold labels and predictions."""
+    rows = []
+    for conversation, prediction in zip(conversations, predictions, strict=True):
+        gold = label_matrix(conversation, model.label_ids)
+        rows.append(
+            {
+                "conversation_id": conversation.conversation_id,
+                "label": conversation.label,
+                "gold": [None if g[0] < 0 else g.tolist() for g in gold],
+                "probabilities": np.round(prediction.probabilities, 5).tolist(),
+                "predicted": prediction.predicted.astype(int).tolist(),
+                "risk": np.round(prediction.risk, 5).tolist(),
+                "alert": prediction.alert,
+            }
+        )
+    return {
+        "model": model.kind,
+        "dataset": dataset,
+        "label_ids": model.label_ids,
+        "risk_threshold": model.risk_.threshold_,
+        "conversations": rows,
+    }
+
+
+def evaluate_model(
+    model_ref: str,
+    data_path: Path,
+    out_path: Path,
+    plots_dir: Path | None = None,
+    dataset: str | None = None,
+    bootstrap: int = 500,
+    seed: int = 0,
+    track: bool = True,
+    max_conversations: int | None = None,
+    *,
+    tags: dict[str, str] | None = None,
+    model=None,
+) -> dict:
+    """Metrics of a model on a corpus (or, with ``max_conversations``, on a seeded sample of
+    it: the same sample for every model, as the sample depends only on the corpus and seed).
+
+    ``tags`` are added to the MLflow run's tags; ``model``, an already loaded model, is used
+    instead of loading ``model_ref`` again (which is still recorded as its reference)."""
+    from pipeline.evaluation.plots import write_plots
+    from pipeline.schema import load_schema
+
+    schema = load_schema()
+    if model is None:
+        model = tracking.load_model(model_ref)
+    conversations = corpus.read_conversations(data_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+    conversations = subsample_conversations(conversations, max_conversations, seed)
+    name = dataset or Path(data_path).stem
+    predictions = model.predict(conversations)
+    metrics = evaluate_predictions(
+        conversations, predictions, model.label_ids, model.risk_.threshold_, bootstrap=bootstrap, seed=seed
+    )
+    metrics["model"] = {"kind": model.kind, "reference": str(model_ref)}
+    metrics["dataset"] = {"name": name, "path": str(data_path), "conversations": len(conversations)}
+    write_text_atomic(out_path, json.dumps(metrics, indent=2) + "\n")
+    predictions_path = out_path.with_suffix(".predictions.json")
+    write_text_atomic(
+        predictions_path, json.dumps(predictions_document(model, conversations, predictions, name)) + "\n"
+    )
+    plot_paths = []
+    if plots_dir is not None:
+        aligned = Aligned(conversations, predictions, model.label_ids, model.risk_.threshold_)
+        plot_paths = write_plots(
+            aligned, conversations, predictions, model.risk_.threshold_, plots_dir, f"{model.kind} on {name}"
+        )
+    if track:
+        with tracking.run(
+            "evaluate",
+            run_name=f"evaluate-{model.kind}-{name}",
+            tags={"model": model.kind, "dataset": name, "model_reference": str(model_ref), **(tags or {})},
+        ):
+            tracking.log_dataset(conversations, name, data_path, "evaluation")
+            tracking.log_params(
+                {"model": model.kind, "dataset": name, "bootstrap": bootstrap, "max_conversations": max_conversations}
+            )
+            tracking.log_metrics(
+                {k: v for k, v in metrics.items() if k in ("message", "conversation", "early", "intervals")}
+            )
+            tracking.log_artifacts(out_path, "metrics")
+            for path in plot_paths:
+                tracking.log_artifacts(path, "plots")
+    return metrics
+
+
+def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
+    """The corpus with, per message, label probabilities and predicted labels (``meta``), and per
+    conversation its risk after every message and the index of the first alert."""
+    model = tracking.load_model(model_ref)
+    conversations = corpus.read_conversations(data_path)
+    scored = []
+    predictions = model.predict(conversations)  # the model's own bars count its batches
+    for conversation, prediction in progress(
+        zip(conversations, predictions, strict=True), total=len(conversations), desc="score", unit="conv"
+    ):
+        messages = []
+        for i, message in enumerate(conversation.messages):
+            meta = {
+                **(message.meta or {}),
+                "scores": {
+                    label: round(float(p), 5)
+                    for label, p in zip(model.label_ids, prediction.probabilities[i], strict=True)
+                },
+                "predicted_labels": [
+                    label for label, hit in zip(model.label_ids, prediction.predicted[i], strict=True) if hit
+                ],
+            }
+            messages.append(message.model_copy(update={"meta": meta}))
+        meta = {
+            **(conversation.meta or {}),
+            "risk": np.round(prediction.risk, 5).tolist(),
+            "first_alert": prediction.alert,
+            "risk_threshold": round(model.risk_.threshold_, 6),
+            "model": model.kind,
+        }
+        scored.append(conversation.model_copy(update={"messages": messages, "meta": meta}))
+    return corpus.write_conversations(out_path, scored)
+
+
+def _aligned_from_document(document: dict[str, Any]) -> tuple[list[str], Aligned]:
+    from pipeline.data.corpus import Message
+
+    label_ids = document["label_ids"]
+    conversations, predictions = [], []
+    for row in document["conversations"]:
+        messages = [
+            Message(
+                author="?",
+                text="",
+                labels=None if g is None else [label for label, v in zip(label_ids, g, strict=True) if v],
+            )
+            for g in row["gold"]
+        ]
+        conversations.append(
+            Conversation(conversation_id=row["conversation_id"], label=row["label"], messages=messages)
+        )
+        predictions.append(
+            ConversationPrediction(
+                conversation_id=row["conversation_id"],
+                probabilities=np.array(row["probabilities"], dtype=float),
+                predicted=np.array(row["predicted"], dtype=bool),
+                risk=np.array(row["risk"], dtype=float),
+                alert=row["alert"],
+            )
+        )
+    ids = [c.conversation_id for c in conversations]
+    return ids, Aligned(conversations, predictions, label_ids, document["risk_threshold"])
+
+
+def compare_predictions(path_a: Path, path_b: Path, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Paired bootstrap of two models' predictions on the same conversations."""
+    documents = []
+    for path in (path_a, path_b):
+        try:
+            documents.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PipelineError(
+                f"{path}: expected a predictions file written by evaluate (<metrics>.predictions.json): {exc}"
+            ) from None
+    (ids_a, a), (ids_b, b) = (_aligned_from_document(d) for d in documents)
+    if ids_a != ids_b:
+        raise PipelineError(f"{path_a} and {path_b} are not predictions on the same conversations")
+    if documents[0]["label_ids"] != documents[1]["label_ids"]:
+        raise PipelineError("the two models use different label lists")
+    return {
+        "a": {"model": documents[0]["model"], "path": str(path_a)},
+        "b": {"model": documents[1]["model"], "path": str(path_b)},
+        "dataset": documents[0]["dataset"],
+        "samples": samples,
+        "metrics": paired_bootstrap(a, b, samples, seed),
+    }

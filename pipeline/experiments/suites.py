@@ -1,0 +1,455 @@
+"""The benchmark: several models on every data set of a suite, side by side.
+
+A suite is a named list of data sets in ``params.yaml`` (``benchmark.suites``). Each model is
+evaluated on each data set with ``evaluate.evaluate_model`` (so each evaluation is an MLflow run
+as usual, tagged with the suite), on the same seeded sample of at most
+``evaluate.max_conversations`` conversations per data set, with ``evaluate.bootstrap`` resamples
+and ``base.seed``. Outputs:
+
+- ``<out_dir>/benchmark/<suite>/<model>/<dataset>/``: ``metrics.json``,
+  ``metrics.predictions.json`` and the plots of one evaluation; ``summary.json`` beside the
+  model folders; the whole folder is replaced in one step when every evaluation succeeded;
+- ``<out_dir>/benchmark.md`` and ``<out_dir>/benchmark.html`` (self-contained: images as data
+  URIs, no external CSS or scripts): per data set, a table of the leaderboard's headline metrics
+  with 95% intervals for every model, then each plot of every model side by side.
+
+Models are model directories or MLflow model URIs; any MLflow pyfunc model that answers the
+message table with ``p_<label>`` columns works (``pipeline.models.external``). Such external
+models use 0.5 per label and the default risk scorer unless ``calibrate`` names a labelled
+corpus on which ``Model.tune`` sets their thresholds (the project's models keep the thresholds
+tuned when they were trained).
+
+Input errors (unknown suite, missing data file, unloadable model, a model whose predictions break
+the contract) are raised as ``PipelineError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import tracking
+from pipeline.config import DEFAULT_PARAMS, load_params
+from pipeline.core.errors import PipelineError
+from pipeline.core.io import atomic_directory, write_text_atomic
+from pipeline.data import corpus
+from pipeline.evaluation.plots import CONFUSION, PR_CURVES, RISK_OVER_TIME
+from pipeline.reporting.leaderboard import COLUMNS
+
+REPORT_NAME = "benchmark"
+PLOTS = [
+    (PR_CURVES, "Precision-recall per label"),
+    (CONFUSION, "Per-label confusion"),
+    (RISK_OVER_TIME, "Risk over time"),
+]
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class BenchmarkDataset:
+    name: str
+    path: Path
+    source: str = ""  # the path as the suite gives it (shown in the reports)
+    max_conversations: int | None = None  # the entry's own sample size (0: whole), else the suite's
+
+
+@dataclass
+class BenchmarkModel:
+    name: str  # unique within the run, safe as a folder name
+    reference: str
+    model: Any
+    external: bool = False
+    calibrated: bool = False
+
+
+@dataclass
+class BenchmarkResult:
+    suite: str
+    out_dir: Path
+    models: list[BenchmarkModel]
+    datasets: list[BenchmarkDataset]
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # dataset -> model -> metrics
+    settings: dict[str, Any] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def suite_dir(self) -> Path:
+        return self.out_dir / REPORT_NAME / self.suite
+
+
+# ----------------------------------------------------------------- configuration
+
+
+def suite_datasets(
+    params: dict[str, Any], suite: str | None, base_dir: Path, params_path: str | Path | None = None
+) -> tuple[str, list[BenchmarkDataset]]:
+    """The chosen suite's name and data sets (paths relative to ``base_dir``, the params file's folder)."""
+    where = params_path or DEFAULT_PARAMS
+    bench = params.get("benchmark") or {}
+    suites = bench.get("suites") or {}
+    if not isinstance(suites, dict):
+        raise PipelineError(f"{where}: benchmark.suites: expected a mapping of suite name to a list of data sets")
+    name = suite or bench.get("suite") or "default"
+    if name not in suites:
+        known = ", ".join(sorted(suites)) or "none"
+        raise PipelineError(f"unknown benchmark suite '{name}'; {where} defines: {known} (benchmark.suites)")
+    entries = suites[name]
+    if not isinstance(entries, list) or not entries:
+        raise PipelineError(f"{where}: benchmark.suites.{name}: expected a non-empty list of {{name, path}}")
+    if not _SAFE_NAME.match(str(name)):
+        raise PipelineError(f"{where}: benchmark.suites.{name}: a suite name may hold letters, digits, '.', '_', '-'")
+    datasets, seen = [], set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise PipelineError(f"{where}: benchmark.suites.{name}[{i}]: expected {{name: ..., path: ...}}")
+        dataset_name = str(entry.get("name") or Path(entry["path"]).stem)
+        if not _SAFE_NAME.match(dataset_name):
+            raise PipelineError(
+                f"{where}: benchmark.suites.{name}[{i}]: name '{dataset_name}': "
+                "expected letters, digits, '.', '_', '-' (it names a folder)"
+            )
+        if dataset_name in seen:
+            raise PipelineError(f"{where}: benchmark.suites.{name}: data set name '{dataset_name}' appears twice")
+        seen.add(dataset_name)
+        path = Path(entry["path"])
+        own = entry.get("max_conversations")
+        if own is not None and (isinstance(own, bool) or not isinstance(own, int) or own < 0):
+            raise PipelineError(
+                f"{where}: benchmark.suites.{name}[{i}]: max_conversations: expected a whole number >= 0 (0: all)"
+            )
+        datasets.append(
+            BenchmarkDataset(dataset_name, path if path.is_absolute() else base_dir / path, entry["path"], own)
+        )
+    missing = [f"{d.name}: {d.path}" for d in datasets if not d.path.is_file()]
+    if missing:
+        raise PipelineError(f"benchmark suite '{name}': missing data file(s): " + "; ".join(missing))
+    return str(name), datasets
+
+
+def _unique_names(models: list[Any]) -> list[str]:
+    names, counts = [], {}
+    for model in models:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model.kind)).strip("._") or "model"
+        counts[base] = counts.get(base, 0) + 1
+        names.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
+    return names
+
+
+def load_models(references: list[str], calibrate: Path | None, probe: Any, seed: int) -> list[BenchmarkModel]:
+    """Load every model (an error names the first that fails); calibrate or probe external ones."""
+    from pipeline.models.external import ExternalModel
+    from pipeline.schema import load_schema
+
+    if not references:
+        raise PipelineError("benchmark: give at least one --model")
+    loaded = [tracking.load_model(reference) for reference in references]
+    calibration = None
+    if calibrate is not None:
+        if not Path(calibrate).is_file():
+            raise PipelineError(f"{calibrate}: no such calibration file (a labelled conversation-format JSONL)")
+        schema = load_schema()
+        calibration = corpus.read_conversations(calibrate, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
+    out = []
+    for name, reference, model in zip(_unique_names(loaded), references, loaded, strict=True):
+        if model.kind != name:
+            model.kind = name  # two models of one kind: tell their runs, tags and plots apart
+        external = isinstance(model, ExternalModel)
+        if external and calibration is not None:
+            model.seed = seed
+            model.tune(calibration)  # per-label thresholds, then the risk threshold
+        elif external and probe is not None:
+            model.message_probabilities([probe])  # a contract error now, before anything is written
+        out.append(BenchmarkModel(name, str(reference), model, external, external and calibration is not None))
+    return out
+
+
+# ------------------------------------------------------------------------- run
+
+
+def _sample_size(dataset: BenchmarkDataset, suite_limit: int, argument: int | None) -> int:
+    if argument is None and dataset.max_conversations is not None:
+        return dataset.max_conversations
+    return suite_limit
+
+
+def run_benchmark(
+    references: list[str],
+    suite: str | None = None,
+    params_path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    max_conversations: int | None = None,
+    bootstrap: int | None = None,
+    calibrate: str | Path | None = None,
+    track: bool = True,
+) -> BenchmarkResult:
+    """Evaluate every model on every data set of the suite; write the per-run outputs and the reports.
+
+    ``max_conversations`` and ``bootstrap`` override ``evaluate.max_conversations`` and
+    ``evaluate.bootstrap`` (0 conversations: all); a suite entry's own ``max_conversations``
+    (``0`` for a test set read whole) wins over ``evaluate.max_conversations``, not over the argument."""
+    from pipeline.experiments.evaluate import evaluate_model
+
+    typed = load_params(params_path or DEFAULT_PARAMS)
+    params = typed.model_dump(by_alias=True, exclude_none=True)
+    base_dir = Path(params_path).resolve().parent if params_path else DEFAULT_PARAMS.parent
+    suite_name, datasets = suite_datasets(params, suite, base_dir, params_path)
+    bench = params["benchmark"]
+    evaluate = params["evaluate"]
+    seed = typed.seed
+    limit = int(evaluate.get("max_conversations") or 0) if max_conversations is None else int(max_conversations)
+    samples = int(evaluate.get("bootstrap", 500)) if bootstrap is None else int(bootstrap)
+    if out_dir is None:
+        out_dir = Path(bench.get("out_dir") or "reports")
+        out_dir = out_dir if out_dir.is_absolute() else base_dir / out_dir
+    out_dir = Path(out_dir)
+
+    reader = corpus.iter_conversations(datasets[0].path)  # one conversation to try external models on
+    try:
+        probe = next(reader, None)
+    finally:
+        reader.close()
+    models = load_models(list(references), Path(calibrate) if calibrate else None, probe, seed)
+    result = BenchmarkResult(
+        suite_name,
+        out_dir,
+        models,
+        datasets,
+        settings={
+            "seed": seed,
+            "bootstrap": samples,
+            "max_conversations": limit,
+            "forced_size": max_conversations is not None,
+            "calibrate": str(calibrate) if calibrate else None,
+        },
+    )
+    with atomic_directory(result.suite_dir) as staging:
+        for dataset in datasets:
+            for entry in models:
+                run_dir = staging / entry.name / dataset.name
+                result.metrics.setdefault(dataset.name, {})[entry.name] = evaluate_model(
+                    entry.reference,
+                    dataset.path,
+                    run_dir / "metrics.json",
+                    plots_dir=run_dir,
+                    dataset=dataset.name,
+                    bootstrap=samples,
+                    seed=seed,
+                    track=track,
+                    max_conversations=_sample_size(dataset, limit, max_conversations) or None,
+                    tags={"suite": suite_name},
+                    model=entry.model,
+                )
+        write_text_atomic(staging / "summary.json", json.dumps(summary(result), indent=2) + "\n")
+        images = {  # read now: the HTML report embeds them
+            (d.name, m.name, plot): (staging / m.name / d.name / plot).read_bytes()
+            for d in datasets
+            for m in models
+            for plot, _ in PLOTS
+            if (staging / m.name / d.name / plot).is_file()
+        }
+    markdown_path, html_path = out_dir / f"{REPORT_NAME}.md", out_dir / f"{REPORT_NAME}.html"
+    write_text_atomic(markdown_path, report_markdown(result, image_root=out_dir))
+    write_text_atomic(html_path, report_html(result, images))
+    result.written = [markdown_path, html_path, result.suite_dir]
+    return result
+
+
+# --------------------------------------------------------------------- reports
+
+
+def _value(metrics: dict[str, Any], dotted: str) -> Any:
+    value: Any = metrics
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def metric_cell(metrics: dict[str, Any], key: str) -> str:
+    """``0.812 [0.774, 0.850]``: the value and its 95% bootstrap interval (``—`` when undefined)."""
+    value = _value(metrics, key)
+    if value is None:
+        return "—"
+    interval = (metrics.get("intervals") or {}).get(key)
+    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+
+def _thresholds_note(entry: BenchmarkModel) -> str:
+    if entry.calibrated:
+        return "calibrated"
+    return "0.5 (default)" if entry.external else "trained"
+
+
+def summary(result: BenchmarkResult) -> dict[str, Any]:
+    """``summary.json``: the run's settings, models, data sets and headline metrics."""
+    return {
+        "suite": result.suite,
+        "settings": result.settings,
+        "models": [
+            {
+                "name": m.name,
+                "reference": m.reference,
+                "external": m.external,
+                "thresholds": _thresholds_note(m),
+                "label_thresholds": dict(zip(m.model.label_ids, m.model.thresholds_.round(6).tolist(), strict=True)),
+                "risk_threshold": round(float(m.model.risk_.threshold_), 6),
+            }
+            for m in result.models
+        ],
+        "datasets": [
+            {
+                "name": d.name,
+                "path": str(d.path),
+                "conversations": next(iter(result.metrics[d.name].values()))["dataset"]["conversations"],
+            }
+            for d in result.datasets
+        ],
+        "results": {
+            d: {
+                m: {
+                    "metrics": f"{m}/{d}/metrics.json",
+                    **{key: _value(metrics, key) for _, key in COLUMNS},
+                    "intervals": {key: (metrics.get("intervals") or {}).get(key) for _, key in COLUMNS},
+                }
+                for m, metrics in per_model.items()
+            }
+            for d, per_model in result.metrics.items()
+        },
+    }
+
+
+def _settings_line(result: BenchmarkResult) -> str:
+    s = result.settings
+    sample = f"a seeded sample of at most {s['max_conversations']}" if s["max_conversations"] else "all"
+    calibrated = f"; external models calibrated on `{s['calibrate']}`" if s["calibrate"] else ""
+    own = [
+        f"`{d.name}` {'whole' if not d.max_conversations else f'at most {d.max_conversations}'}"
+        for d in result.datasets
+        if d.max_conversations is not None and d.max_conversations != s["max_conversations"]
+    ]
+    if own and not s.get("forced_size"):
+        sample += " (" + ", ".join(own) + ")"
+    return (
+        f"Suite `{result.suite}`: {len(result.models)} model(s) on {len(result.datasets)} data set(s), "
+        f"{sample} conversations per data set (the same for every model), seed {s['seed']}, "
+        f"95% intervals from {s['bootstrap']} bootstrap resamples of conversations{calibrated}."
+    )
+
+
+def _table_rows(result: BenchmarkResult, dataset: str) -> list[list[str]]:
+    rows = []
+    for entry in result.models:
+        metrics = result.metrics[dataset][entry.name]
+        alert = _value(metrics, "early.median_alert_message")
+        rows.append(
+            [entry.name]
+            + [metric_cell(metrics, key) for _, key in COLUMNS]
+            + ["—" if alert is None else f"{alert:.0f}"]
+        )
+    return rows
+
+
+HEADER = ["model"] + [name for name, _ in COLUMNS] + ["median alert msg"]
+
+
+def report_markdown(result: BenchmarkResult, image_root: Path) -> str:
+    """The Markdown report; image links are relative to ``image_root`` (the report's folder)."""
+    lines = [f"# Benchmark: {result.suite}", "", _settings_line(result), "", "## Models", ""]
+    lines += ["| model | reference | thresholds | risk threshold |", "|---|---|---|---|"]
+    for entry in result.models:
+        lines.append(
+            f"| {entry.name} | `{entry.reference}` | {_thresholds_note(entry)} | {entry.model.risk_.threshold_:.3f} |"
+        )
+    for dataset in result.datasets:
+        count = next(iter(result.metrics[dataset.name].values()))["dataset"]["conversations"]
+        lines += [
+            "",
+            f"## {dataset.name}",
+            "",
+            f"`{dataset.source or dataset.path}`: {count} conversations evaluated.",
+            "",
+        ]
+        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in _table_rows(result, dataset.name)]
+        lines += ["", "| plot | " + " | ".join(m.name for m in result.models) + " |"]
+        lines.append("|" + "---|" * (len(result.models) + 1))
+        for plot, title in PLOTS:
+            cells = []
+            for entry in result.models:
+                target = result.suite_dir / entry.name / dataset.name / plot
+                relative = Path(_relative(target, image_root)).as_posix()
+                cells.append(f"![{title}: {entry.name} on {dataset.name}]({relative})")
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _relative(target: Path, root: Path) -> str:
+    import os
+
+    return os.path.relpath(target.resolve(), root.resolve())
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #172b4d; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #c1c7d0; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f4f5f7; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; margin-bottom: 1em; }
+figure { margin: 0; flex: 1 1 380px; max-width: 640px; }
+figure img { width: 100%; height: auto; border: 1px solid #dfe1e6; }
+figcaption { font-size: 0.85em; text-align: center; }
+"""
+
+
+def report_html(result: BenchmarkResult, images: dict[tuple[str, str, str], bytes]) -> str:
+    """The HTML report: one file, images embedded as base64 data URIs, no external resources."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Benchmark: {e(result.suite)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Benchmark: {e(result.suite)}</h1>",
+        f"<p>{e(_settings_line(result).replace('`', ''))}</p>",
+        "<h2>Models</h2>",
+        "<table><tr><th>model</th><th>reference</th><th>thresholds</th><th>risk threshold</th></tr>",
+    ]
+    for entry in result.models:
+        parts.append(
+            f"<tr><td>{e(entry.name)}</td><td><code>{e(entry.reference)}</code></td>"
+            f"<td>{e(_thresholds_note(entry))}</td><td class='num'>{entry.model.risk_.threshold_:.3f}</td></tr>"
+        )
+    parts.append("</table>")
+    for dataset in result.datasets:
+        count = next(iter(result.metrics[dataset.name].values()))["dataset"]["conversations"]
+        parts += [
+            f"<h2>{e(dataset.name)}</h2>",
+            f"<p><code>{e(dataset.source or str(dataset.path))}</code>: {count} conversations evaluated.</p>",
+            "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>",
+        ]
+        for row in _table_rows(result, dataset.name):
+            parts.append(
+                f"<tr><td>{e(row[0])}</td>" + "".join(f"<td class='num'>{e(c)}</td>" for c in row[1:]) + "</tr>"
+            )
+        parts.append("</table>")
+        for plot, title in PLOTS:
+            parts += [f"<h3>{e(title)}: {e(dataset.name)}</h3>", '<div class="plots">']
+            for entry in result.models:
+                data = images.get((dataset.name, entry.name, plot))
+                if data is None:
+                    continue
+                uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+                parts.append(
+                    f'<figure><img src="{uri}" alt="{e(title)}: {e(entry.name)} on {e(dataset.name)}">'
+                    f"<figcaption>{e(entry.name)}</figcaption></figure>"
+                )
+            parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
