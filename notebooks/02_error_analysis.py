@@ -45,7 +45,7 @@ from pipeline.evaluation.analysis import (
     confusion_table,
     format_chat,
     load_predictions,
-    message_table,
+    prediction_table,
     notable_conversations,
     plot_risk,
     repo_path,
@@ -82,7 +82,7 @@ plt.show()
 # the messages before it.
 
 # %%
-table = message_table(predictions, context=CONTEXT)
+table = prediction_table(predictions, context=CONTEXT)
 chosen_labels = [label.strip() for label in LABELS.split(",") if label.strip()] or predictions.label_ids
 
 

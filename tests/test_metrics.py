@@ -158,3 +158,44 @@ def test_coverage_risk_is_fitted_on_validation():
     assert min(final_risky) > max(final_benign)
     restored = RiskScorer.from_dict(scorer.to_dict(), LABELS)
     assert math.isclose(restored.running(risky[0])[-1], final_risky[0])
+
+
+def test_one_fbeta_for_thresholds_and_metrics_agrees_with_scikit_learn():
+    from sklearn.metrics import fbeta_score
+
+    from pipeline.models.risk import fbeta
+
+    rng = np.random.default_rng(7)
+    for beta in (0.5, 1.0, 2.0):
+        y_true, y_pred = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+        tp = int(((y_true == 1) & (y_pred == 1)).sum())
+        fp = int(((y_true == 0) & (y_pred == 1)).sum())
+        fn = int(((y_true == 1) & (y_pred == 0)).sum())
+        assert fbeta(tp, fp, fn, beta) == pytest.approx(fbeta_score(y_true, y_pred, beta=beta), abs=1e-12)
+    assert fbeta(0, 0, 0) == 0.0  # nothing to score
+    assert fbeta(np.array([1, 0]), np.array([1, 0]), np.array([0, 0])).tolist() == [pytest.approx(2 / 3), 0.0]
+
+
+def test_the_seeded_subsampler_is_deterministic_ordered_and_a_no_op_under_the_limit():
+    from pipeline.models.base import seeded_sample
+
+    picked = seeded_sample(range(100), 10, seed=3)
+    assert picked == seeded_sample(range(100), 10, seed=3) and picked == sorted(picked) and len(set(picked)) == 10
+    assert picked != seeded_sample(range(100), 10, seed=4)
+    assert seeded_sample([5, 2, 9], 10, seed=0) == [5, 2, 9]  # under the limit: all, as given
+    assert seeded_sample([5, 2, 9], None, seed=0) == [5, 2, 9]
+
+
+def test_models_follow_the_estimator_contract():
+    """The constructor stores typed settings; fitted attributes (ending in _) exist only after fit."""
+    from pipeline.models.lexicon import LexiconModel
+    from pipeline.models.tfidf import TfidfModel
+
+    model = TfidfModel(["a", "b"], {"C": 2})
+    assert model.settings.C == 2.0 and model.params["C"] == 2.0
+    assert not hasattr(model, "thresholds_") and not hasattr(model, "risk_")
+    scorer = RiskScorer(RiskConfig(method="coverage"), LABELS)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        scorer.running(np.array([[0.1, 0.2]]))
+    lexicon = LexiconModel(["secrecy"], cues={"secrecy": {"en": ["our secret"]}})
+    assert not hasattr(lexicon, "thresholds_")

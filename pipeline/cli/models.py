@@ -236,7 +236,7 @@ def learning_curve_command(
             "seed": seed,
             "weight": weight,
             "train_synthetic": train_synthetic,
-            "thresholds_on": str(mix.get("thresholds_on", "all")),
+            "thresholds_on": mix.thresholds_on,
             "evaluation": data.stem,
             "evaluation_conversations": len(evaluation),
             "synthetic_conversations": len(synthetic),

@@ -6,7 +6,7 @@ The notebooks in ``notebooks/`` explore with these; the logic lives here, with t
 - ``load_predictions``: a predictions file written by ``grooming-risk evaluate``
   (``<metrics>.predictions.json``) joined with the corpus it was computed on (the texts), checked
   to be that corpus (same conversations, message counts and gold labels).
-- ``message_table``: one row per message: text, preceding context, gold labels, per-label
+- ``prediction_table``: one row per message: text, preceding context, gold labels, per-label
   probability and decision, running risk.
 - ``confusion_table``: per label, true and false positives and negatives over annotated
   messages, with the message metrics ``evaluate`` reports.
@@ -23,17 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import read_json
 from pipeline.core.paths import REPO_ROOT
 from pipeline.data import corpus
 from pipeline.data.corpus import Conversation
 from pipeline.evaluation.metrics import Aligned, message_metrics
+from pipeline.evaluation.predictions import PREDICTIONS_SUFFIX, read_predictions
 from pipeline.models.base import ConversationPrediction, label_matrix
 
-PREDICTIONS_SUFFIX = ".predictions.json"
 FALSE_POSITIVE = "false_positive"
 FALSE_NEGATIVE = "false_negative"
 
@@ -117,22 +115,19 @@ def evaluated_corpus(predictions_path: str | Path) -> Path:
 def load_predictions(predictions_path: str | Path, corpus_path: str | Path | None = None) -> Predictions:
     """Read a predictions file and join it with its corpus (default: the one its metrics file names)."""
     path = Path(predictions_path)
-    document = read_json(path, "a predictions file written by evaluate (<metrics>.predictions.json)")
-    missing = [k for k in ("model", "dataset", "label_ids", "risk_threshold", "conversations") if k not in document]
-    if missing:
-        raise PipelineError(f"{path}: expected a predictions file written by evaluate; missing {missing}")
+    read = read_predictions(path)
     source = Path(corpus_path) if corpus_path else evaluated_corpus(path)
     if not source.exists():
         raise PipelineError(f"{source}: corpus not found")
     known = {c.conversation_id: c for c in corpus.read_conversations(source)}
-    label_ids = list(document["label_ids"])
-    conversations, predictions = [], []
-    for row in document["conversations"]:
+    label_ids = read.label_ids
+    conversations = []
+    for row, prediction in zip(read.rows, read.predictions, strict=True):
         cid = row["conversation_id"]
         conversation = known.get(cid)
         if conversation is None:
             raise PipelineError(f"{path}: conversation '{cid}' is not in {source}: is it the evaluated corpus?")
-        probabilities = np.array(row["probabilities"], dtype=float).reshape(-1, len(label_ids))
+        probabilities = prediction.probabilities
         if len(probabilities) != len(conversation.messages):
             raise PipelineError(
                 f"{path}: conversation '{cid}' has {len(probabilities)} predicted messages but "
@@ -142,22 +137,13 @@ def load_predictions(predictions_path: str | Path, corpus_path: str | Path | Non
         if gold != row["gold"]:
             raise PipelineError(f"{path}: the gold labels of '{cid}' differ from those in {source}")
         conversations.append(conversation)
-        predictions.append(
-            ConversationPrediction(
-                conversation_id=cid,
-                probabilities=probabilities,
-                predicted=np.array(row["predicted"], dtype=bool).reshape(-1, len(label_ids)),
-                risk=np.array(row["risk"], dtype=float),
-                alert=row["alert"],
-            )
-        )
     return Predictions(
-        model=document["model"],
-        dataset=document["dataset"],
+        model=read.model,
+        dataset=read.dataset,
         label_ids=label_ids,
-        risk_threshold=float(document["risk_threshold"]),
+        risk_threshold=read.risk_threshold,
         conversations=conversations,
-        predictions=predictions,
+        predictions=read.predictions,
         path=path,
         corpus_path=source,
     )
@@ -168,7 +154,7 @@ def _context(conversation: Conversation, index: int, size: int) -> str:
     return "\n".join(f"{m.author}: {m.text}" for m in before)
 
 
-def message_table(predictions: Predictions, context: int = 2):
+def prediction_table(predictions: Predictions, context: int = 2):
     """One row per message (pandas): ids, author, text, the ``context`` previous messages, the
     conversation's kind and label, ``annotated``, ``gold`` and ``predicted`` label lists, and per
     label ``gold_<id>`` (0/1, NA when not annotated), ``p_<id>``, ``pred_<id>``; ``risk`` and
@@ -237,7 +223,7 @@ def confusion_table(predictions: Predictions):
 
 
 def worst_errors(table, label: str, error: str = FALSE_POSITIVE, n: int = 5):
-    """The ``n`` most confident mistakes on ``label`` among annotated messages of ``message_table``:
+    """The ``n`` most confident mistakes on ``label`` among annotated messages of ``prediction_table``:
     false positives by decreasing probability, or false negatives by increasing probability."""
     if error not in (FALSE_POSITIVE, FALSE_NEGATIVE):
         raise ValueError(f"error must be {FALSE_POSITIVE!r} or {FALSE_NEGATIVE!r}, not {error!r}")
@@ -291,27 +277,18 @@ def plot_risk(predictions: Predictions, conversation_ids: Sequence[str], ax=None
     the first alert (a dot) and the messages with gold labels (small crosses). Returns the axes."""
     import matplotlib.pyplot as plt
 
+    from pipeline.evaluation.plots import draw_risk
+
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
-    for cid in conversation_ids:
-        conversation, prediction = predictions.by_id(cid)
-        steps = np.arange(1, len(prediction.risk) + 1)
-        style = "-" if conversation.label == 1 else "--"
-        (line,) = ax.plot(
-            steps, prediction.risk, style, linewidth=1.4, label=f"{cid} ({conversation.kind or conversation.label})"
-        )
-        labelled = [i for i, m in enumerate(conversation.messages) if m.labels]
-        if labelled:
-            ax.plot(np.array(labelled) + 1, prediction.risk[labelled], "x", color=line.get_color(), markersize=4)
-        if prediction.alert is not None:
-            ax.plot(prediction.alert + 1, prediction.risk[prediction.alert], "o", color=line.get_color(), markersize=7)
-    ax.axhline(predictions.risk_threshold, color="black", linewidth=0.8, linestyle=":", label="alert threshold")
-    ax.set(
-        xlabel="messages read",
-        ylabel="running risk",
-        ylim=(0, 1.02),
-        title=title or f"Risk over time: {predictions.model} on {predictions.dataset}",
+    pairs = [predictions.by_id(cid) for cid in conversation_ids]
+    return draw_risk(
+        ax,
+        [conversation for conversation, _ in pairs],
+        [prediction for _, prediction in pairs],
+        predictions.risk_threshold,
+        title or f"{predictions.model} on {predictions.dataset}",
+        mark_labelled=True,
+        linewidth=1.4,
+        legend_size=7,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    return ax

@@ -24,6 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from pipeline.core.progress import progress
 from pipeline.data.corpus import Conversation
 from pipeline.models.base import ConversationPrediction, label_matrix
+from pipeline.models.risk import fbeta
 
 LATENCY_P = math.log(3) / 89
 CORE_LABELS = ("trust_building", "gifts", "isolation", "secrecy", "sexualisation", "sextortion")
@@ -32,12 +33,6 @@ CORE_LABELS = ("trust_building", "gifts", "isolation", "secrecy", "sexualisation
 def latency_penalty(k: int | np.ndarray) -> float | np.ndarray:
     """Penalty for an alert after reading k messages: 0 at k=1, 0.5 at k=90, towards 1."""
     return -1 + 2 / (1 + np.exp(-LATENCY_P * (np.asarray(k, dtype=float) - 1)))
-
-
-def _fbeta(tp: float, fp: float, fn: float, beta: float = 1.0) -> float:
-    b2 = beta * beta
-    denominator = (1 + b2) * tp + b2 * fn + fp
-    return float((1 + b2) * tp / denominator) if denominator else 0.0
 
 
 def _safe(value: float) -> float | None:
@@ -88,14 +83,14 @@ class Aligned:
 
 def _message_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, label_ids: list[str]) -> dict[str, Any]:
     support = tp + fn
-    f1 = np.array([_fbeta(a, b, c) for a, b, c in zip(tp, fp, fn, strict=True)])
+    f1 = fbeta(tp, fp, fn)
     with_support = support > 0
     core = np.array([label in CORE_LABELS for label in label_ids]) & with_support
     return {
         "f1": f1,
         "macro_f1": float(f1[with_support].mean()) if with_support.any() else None,
         "core_macro_f1": float(f1[core].mean()) if core.any() else None,
-        "micro_f1": _fbeta(tp.sum(), fp.sum(), fn.sum()) if (tp.sum() + fn.sum() + fp.sum()) else None,
+        "micro_f1": fbeta(tp.sum(), fp.sum(), fn.sum()) if (tp.sum() + fn.sum() + fp.sum()) else None,
     }
 
 
@@ -134,9 +129,9 @@ def _conversation_values(y: np.ndarray, score: np.ndarray, threshold: float) -> 
     return {
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else None,
-        "f1": _fbeta(tp, fp, fn, 1.0),
-        "f0_5": _fbeta(tp, fp, fn, 0.5),
-        "f2": _fbeta(tp, fp, fn, 2.0),
+        "f1": fbeta(tp, fp, fn, 1.0),
+        "f0_5": fbeta(tp, fp, fn, 0.5),
+        "f2": fbeta(tp, fp, fn, 2.0),
         "roc_auc": roc_auc_score(y, score) if both else None,
         "pr_auc": average_precision_score(y, score) if both else None,
     }
@@ -162,7 +157,7 @@ def _early_values(y: np.ndarray, alert: np.ndarray) -> dict[str, float | None]:
     tp = float((alerted & (y == 1)).sum())
     fp = float((alerted & (y == 0)).sum())
     fn = float((~alerted & (y == 1)).sum())
-    f1 = _fbeta(tp, fp, fn)
+    f1 = fbeta(tp, fp, fn)
     latencies = alert[alerted & (y == 1)] + 1  # messages read when the alert fires
     if len(latencies) == 0:
         return {"f1": f1, "speed": None, "latency_f1": 0.0, "median_alert_message": None}

@@ -62,6 +62,41 @@ def confusion(aligned: Aligned, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def draw_risk(
+    ax,
+    conversations: Sequence[Conversation],
+    predictions: Sequence[ConversationPrediction],
+    threshold: float,
+    title: str,
+    mark_labelled: bool = False,
+    linewidth: float = 1.3,
+    legend_size: float = 6.5,
+):
+    """Running risk after each message (solid: risky conversations, dashed: benign), the first
+    alert (a dot), the alert threshold (dotted) and, with ``mark_labelled``, the messages that
+    carry gold labels (small crosses). The evaluation plots and the error-analysis notebook share it."""
+    for conversation, prediction in zip(conversations, predictions, strict=True):
+        steps = np.arange(1, len(prediction.risk) + 1)
+        style = "-" if conversation.label == 1 else "--"
+        (line,) = ax.plot(
+            steps,
+            prediction.risk,
+            style,
+            linewidth=linewidth,
+            label=f"{conversation.conversation_id} ({conversation.kind or conversation.label})",
+        )
+        labelled = [i for i, m in enumerate(conversation.messages) if m.labels]
+        if mark_labelled and labelled:
+            ax.plot(np.array(labelled) + 1, prediction.risk[labelled], "x", color=line.get_color(), markersize=4)
+        if prediction.alert is not None:
+            ax.plot(prediction.alert + 1, prediction.risk[prediction.alert], "o", color=line.get_color())
+    ax.axhline(threshold, color="black", linewidth=0.8, linestyle=":", label="alert threshold")
+    ax.set(xlabel="messages read", ylabel="running risk", ylim=(0, 1.02), title=f"Risk over time: {title}")
+    ax.legend(fontsize=legend_size, loc="lower right")
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def risk_over_time(
     conversations: Sequence[Conversation],
     predictions: Sequence[ConversationPrediction],
@@ -75,23 +110,8 @@ def risk_over_time(
     risky = [i for i, c in enumerate(conversations) if c.label == 1][: count // 2]
     benign = [i for i, c in enumerate(conversations) if c.label == 0][: count - len(risky)]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i in risky + benign:
-        prediction = predictions[i]
-        steps = np.arange(1, len(prediction.risk) + 1)
-        style = "-" if conversations[i].label == 1 else "--"
-        (line,) = ax.plot(
-            steps,
-            prediction.risk,
-            style,
-            linewidth=1.3,
-            label=f"{conversations[i].conversation_id} ({conversations[i].kind or conversations[i].label})",
-        )
-        if prediction.alert is not None:
-            ax.plot(prediction.alert + 1, prediction.risk[prediction.alert], "o", color=line.get_color())
-    ax.axhline(threshold, color="black", linewidth=0.8, linestyle=":", label="alert threshold")
-    ax.set(xlabel="messages read", ylabel="running risk", ylim=(0, 1.02), title=f"Risk over time: {title}")
-    ax.legend(fontsize=6.5, loc="lower right")
-    ax.grid(alpha=0.3)
+    chosen = risky + benign
+    draw_risk(ax, [conversations[i] for i in chosen], [predictions[i] for i in chosen], threshold, title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -13,8 +13,9 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_text_atomic
 from pipeline.core.progress import progress
 from pipeline.data import corpus
-from pipeline.data.corpus import Conversation
+from pipeline.data.corpus import Conversation, Message
 from pipeline.evaluation.metrics import Aligned, evaluate_predictions, paired_bootstrap
+from pipeline.evaluation.predictions import PredictionsFile, read_predictions
 from pipeline.models.base import ConversationPrediction, label_matrix, subsample_conversations
 
 
@@ -143,55 +144,37 @@ def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
     return corpus.write_conversations(out_path, scored)
 
 
-def _aligned_from_document(document: dict[str, Any]) -> tuple[list[str], Aligned]:
-    from pipeline.data.corpus import Message
-
-    label_ids = document["label_ids"]
-    conversations, predictions = [], []
-    for row in document["conversations"]:
-        messages = [
-            Message(
-                author="?",
-                text="",
-                labels=None if g is None else [label for label, v in zip(label_ids, g, strict=True) if v],
-            )
-            for g in row["gold"]
-        ]
-        conversations.append(
-            Conversation(conversation_id=row["conversation_id"], label=row["label"], messages=messages)
+def _aligned(read: PredictionsFile) -> Aligned:
+    """Gold and predictions of a predictions document, without the texts (enough for metrics)."""
+    conversations = [
+        Conversation(
+            conversation_id=row["conversation_id"],
+            label=row["label"],
+            messages=[
+                Message(
+                    author="?",
+                    text="",
+                    labels=None if g is None else [label for label, v in zip(read.label_ids, g, strict=True) if v],
+                )
+                for g in row["gold"]
+            ],
         )
-        predictions.append(
-            ConversationPrediction(
-                conversation_id=row["conversation_id"],
-                probabilities=np.array(row["probabilities"], dtype=float),
-                predicted=np.array(row["predicted"], dtype=bool),
-                risk=np.array(row["risk"], dtype=float),
-                alert=row["alert"],
-            )
-        )
-    ids = [c.conversation_id for c in conversations]
-    return ids, Aligned(conversations, predictions, label_ids, document["risk_threshold"])
+        for row in read.rows
+    ]
+    return Aligned(conversations, read.predictions, read.label_ids, read.risk_threshold)
 
 
 def compare_predictions(path_a: Path, path_b: Path, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Paired bootstrap of two models' predictions on the same conversations."""
-    documents = []
-    for path in (path_a, path_b):
-        try:
-            documents.append(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise PipelineError(
-                f"{path}: expected a predictions file written by evaluate (<metrics>.predictions.json): {exc}"
-            ) from None
-    (ids_a, a), (ids_b, b) = (_aligned_from_document(d) for d in documents)
-    if ids_a != ids_b:
+    first, second = read_predictions(path_a), read_predictions(path_b)
+    if first.conversation_ids != second.conversation_ids:
         raise PipelineError(f"{path_a} and {path_b} are not predictions on the same conversations")
-    if documents[0]["label_ids"] != documents[1]["label_ids"]:
+    if first.label_ids != second.label_ids:
         raise PipelineError("the two models use different label lists")
     return {
-        "a": {"model": documents[0]["model"], "path": str(path_a)},
-        "b": {"model": documents[1]["model"], "path": str(path_b)},
-        "dataset": documents[0]["dataset"],
+        "a": {"model": first.model, "path": str(path_a)},
+        "b": {"model": second.model, "path": str(path_b)},
+        "dataset": first.dataset,
         "samples": samples,
-        "metrics": paired_bootstrap(a, b, samples, seed),
+        "metrics": paired_bootstrap(_aligned(first), _aligned(second), samples, seed),
     }

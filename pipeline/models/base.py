@@ -51,12 +51,21 @@ def label_matrix(conversation: Conversation, label_ids: list[str]) -> np.ndarray
     return matrix
 
 
+def seeded_sample(indices, limit: int | None, seed: int) -> list:
+    """At most ``limit`` of ``indices``, a seeded random choice kept in order (all when ``limit``
+    is empty or not smaller): the one subsampler of the project (valid sets, training messages,
+    evaluation samples)."""
+    indices = list(indices)
+    if not limit or len(indices) <= limit:
+        return indices
+    return sorted(random.Random(seed).sample(indices, int(limit)))
+
+
 def subsample_conversations(conversations: list[Conversation], limit: int | None, seed: int) -> list[Conversation]:
     """At most ``limit`` conversations, a seeded random choice kept in corpus order."""
     if not limit or len(conversations) <= limit:
         return conversations
-    keep = sorted(random.Random(seed).sample(range(len(conversations)), int(limit)))
-    return [conversations[i] for i in keep]
+    return [conversations[i] for i in seeded_sample(range(len(conversations)), limit, seed)]
 
 
 def present_label_probabilities(classifier, features, present: np.ndarray) -> np.ndarray:
@@ -109,7 +118,10 @@ def message_inputs(
 
 
 class Model:
-    """Base class: subclasses implement ``_fit``, ``message_probabilities`` and their files."""
+    """Base class: subclasses implement ``_fit``, ``message_probabilities`` and their files.
+
+    As in scikit-learn, the constructor only stores the settings (typed: ``settings_class``) and
+    ``fit`` (or ``load_model``) sets the fitted attributes, whose names end in ``_``."""
 
     kind: ClassVar[str] = "base"
     settings_class: ClassVar[type[ModelSection]] = ModelSection  # the kind's typed settings (pipeline.config.models)
@@ -132,8 +144,7 @@ class Model:
         self.params = self.settings.model_params()  # every setting, defaults included (saved in model.json)
         self.seed = seed
         self.schema_version = schema_version
-        self.thresholds_ = np.full(len(self.label_ids), 0.5)
-        self.risk_ = RiskScorer(risk or RiskConfig(), self.label_ids)
+        self.risk = risk or RiskConfig()
         # Optional hooks for kinds that train in epochs and steps (train.py logs epochs to MLflow).
         self.on_epoch: Callable[[int, dict[str, float]], None] | None = None
         self.on_step: Callable[[int], None] | None = None
@@ -186,6 +197,7 @@ class Model:
         marked in ``thresholds_from``), then the risk scorer on all of valid."""
         if probabilities is None:
             probabilities = self.message_probabilities(valid)
+        self.thresholds_ = np.full(len(self.label_ids), 0.5)  # where valid has no annotated message
         chosen = [i for i in range(len(valid)) if thresholds_from is None or thresholds_from[i]]
         gold = [label_matrix(valid[i], self.label_ids) for i in chosen]
         annotated = [g[:, 0] >= 0 for g in gold]
@@ -193,7 +205,9 @@ class Model:
             p = np.vstack([probabilities[i][a] for i, a in zip(chosen, annotated, strict=True)])
             y = np.vstack([g[a] for g, a in zip(gold, annotated, strict=True)])
             self.thresholds_ = np.array([best_threshold(y[:, j], p[:, j]) for j in range(len(self.label_ids))])
-        self.risk_.fit(probabilities, [c.label for c in valid], self.thresholds_, seed=self.seed)
+        self.risk_ = RiskScorer(self.risk, self.label_ids).fit(
+            probabilities, [c.label for c in valid], self.thresholds_, seed=self.seed
+        )
 
     def predict(self, conversations: list[Conversation]) -> list[ConversationPrediction]:
         out = []

@@ -25,6 +25,17 @@ from pipeline.config.models import RiskConfig
 BETAS = {"f1": 1.0, "f0_5": 0.5, "f2": 2.0}
 
 
+def fbeta(tp, fp, fn, beta: float = 1.0):
+    """F-beta from counts (scalars or arrays of them); 0 where there is nothing to score. The one
+    F-beta of the project: thresholds are tuned and metrics computed with it."""
+    tp, fp, fn = (np.asarray(x, dtype=float) for x in (tp, fp, fn))
+    b2 = beta * beta
+    denominator = (1 + b2) * tp + b2 * fn + fp
+    safe = np.where(denominator > 0, denominator, 1.0)
+    out = np.where(denominator > 0, (1 + b2) * tp / safe, 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
 def best_threshold(y_true: np.ndarray, scores: np.ndarray, beta: float = 1.0) -> float:
     """The score threshold that maximises F-beta on (y_true, scores); 0.5 when undecidable."""
     y_true = np.asarray(y_true, dtype=int)
@@ -38,20 +49,27 @@ def best_threshold(y_true: np.ndarray, scores: np.ndarray, beta: float = 1.0) ->
     last_of_value = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]  # cut only between distinct scores
     tp, fp, cut_scores = tp[last_of_value], fp[last_of_value], sorted_scores[last_of_value]
     fn = y_true.sum() - tp
-    b2 = beta**2
-    fbeta = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * fn + fp, 1e-12)
-    best = int(np.argmax(fbeta))
+    best = int(np.argmax(fbeta(tp, fp, fn, beta)))
     return float(cut_scores[best])
 
 
 class RiskScorer:
+    """Conversation risk and alerts. Like a scikit-learn estimator, the constructor stores the
+    settings and ``fit`` (or ``from_dict``) sets the fitted attributes (ending in ``_``)."""
+
     def __init__(self, config: RiskConfig, label_ids: list[str]):
         self.config = config
         self.label_ids = label_ids
-        self.threshold_: float = 0.5
-        self.message_thresholds_: np.ndarray = np.full(len(label_ids), 0.5)
-        self.coef_: np.ndarray | None = None
-        self.intercept_: float = 0.0
+
+    @classmethod
+    def untuned(cls, config: RiskConfig, label_ids: list[str]) -> RiskScorer:
+        """A scorer with the neutral settings (threshold 0.5), for a model known only by its
+        predictions (an external model that is not calibrated)."""
+        scorer = cls(config, label_ids)
+        scorer.threshold_ = 0.5
+        scorer.message_thresholds_ = np.full(len(label_ids), 0.5)
+        scorer.coef_, scorer.intercept_ = None, 0.0
+        return scorer
 
     # ------------------------------------------------------------------ scores
 
@@ -74,7 +92,7 @@ class RiskScorer:
                 out.append(total / k)
             return np.array(out)
         coverage = np.maximum.accumulate(probabilities, axis=0)
-        if self.coef_ is None:
+        if getattr(self, "coef_", None) is None:
             raise RuntimeError("the coverage risk model is not fitted")
         return 1 / (1 + np.exp(-(coverage @ self.coef_ + self.intercept_)))
 
@@ -95,6 +113,7 @@ class RiskScorer:
     ) -> RiskScorer:
         """Tune on validation conversations (those with a risk label)."""
         self.message_thresholds_ = np.asarray(message_thresholds, dtype=float)
+        self.coef_, self.intercept_ = None, 0.0
         keep = [i for i, y in enumerate(labels) if y is not None and len(probabilities[i])]
         y = np.array([labels[i] for i in keep], dtype=int)
         if self.config.method == "coverage":

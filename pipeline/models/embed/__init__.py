@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import joblib
@@ -23,7 +22,14 @@ from pipeline.config.models import EmbedSettings
 from pipeline.core.errors import PipelineError
 from pipeline.core.progress import progress
 from pipeline.data.corpus import Conversation
-from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, split_rows
+from pipeline.models.base import (
+    Model,
+    label_matrix,
+    message_turns,
+    present_label_probabilities,
+    seeded_sample,
+    split_rows,
+)
 from pipeline.models.embed.e5_engine import E5Engine, is_e5
 from pipeline.models.encoder import (
     PairEncoder,
@@ -118,8 +124,7 @@ class EmbedModel(Model):
         gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
         keep = np.flatnonzero(gold[:, 0] >= 0)
         limit = self.params["max_train_messages"]
-        if limit and len(keep) > limit:
-            keep = np.array(sorted(random.Random(self.seed).sample(list(keep), int(limit))))
+        keep = np.array(seeded_sample(keep, limit, self.seed), dtype=int)
         if len(keep) == 0:
             raise PipelineError("embed: the training corpus has no annotated messages")
         y = gold[keep]

@@ -24,7 +24,7 @@ from pipeline.config.models import ModelSection
 from pipeline.core.errors import PipelineError
 from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model, split_rows
-from pipeline.models.risk import RiskConfig
+from pipeline.models.risk import RiskConfig, RiskScorer
 
 INPUT_COLUMNS = ["conversation_id", "message_index", "author", "text"]
 OPTIONAL_INPUT_COLUMNS = ["timestamp", "language"]
@@ -132,6 +132,9 @@ class ExternalModel(Model):
         schema_version: int | None = None,
     ):
         super().__init__(label_ids, {"reference": reference}, risk=risk, seed=seed, schema_version=schema_version)
+        # Known only by its predictions: neutral thresholds until calibrated (``fit`` tunes them).
+        self.thresholds_ = np.full(len(self.label_ids), 0.5)
+        self.risk_ = RiskScorer.untuned(self.risk, self.label_ids)
         self._predict = predict
         self.kind = name  # what reports, run names and MLflow tags call it
 

@@ -11,7 +11,6 @@ valid.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from scipy import sparse
 
 from pipeline.config.models import TfidfSettings
 from pipeline.data.corpus import Conversation
-from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities
+from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, seeded_sample
 
 ARTIFACTS_FILE = "tfidf.joblib"
 
@@ -80,8 +79,7 @@ class TfidfModel(Model):
         gold = np.vstack([label_matrix(c, self.label_ids) for c in train])
         keep = np.flatnonzero(gold[:, 0] >= 0)  # annotated messages only
         limit = self.params["max_train_messages"]
-        if limit and len(keep) > limit:
-            keep = np.array(sorted(random.Random(self.seed).sample(list(keep), limit)))
+        keep = np.array(seeded_sample(keep, limit, self.seed), dtype=int)
         texts = [texts[i] for i in keep]
         contexts = [contexts[i] for i in keep]
         y = gold[keep]

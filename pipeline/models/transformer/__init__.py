@@ -31,7 +31,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.paths import REPO_ROOT
 from pipeline.core.progress import progress, write
 from pipeline.data.corpus import Conversation
-from pipeline.models.base import MODEL_FILE, Model, label_matrix, message_inputs, split_rows
+from pipeline.models.base import MODEL_FILE, Model, label_matrix, message_inputs, seeded_sample, split_rows
 from pipeline.models.encoder import (
     PairEncoder,
     collate,
@@ -68,9 +68,9 @@ def draw_training_rows(gold: np.ndarray, limit: int | None, labelled_share: floa
     annotated = np.flatnonzero(gold[:, 0] >= 0)
     if not limit or len(annotated) <= limit:
         return annotated
-    rng = random.Random(seed)
     if labelled_share is None:
-        return np.array(sorted(rng.sample(list(annotated), int(limit))))
+        return np.array(seeded_sample(annotated, limit, seed))
+    rng = random.Random(seed)  # a draw stratified by labelled / unlabelled, from one generator
     labelled = [i for i in annotated if gold[i].sum() > 0]
     unlabelled = [i for i in annotated if gold[i].sum() == 0]
     n_labelled = min(len(labelled), round(limit * labelled_share))
