@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipeline.data import corpus  # noqa: E402
 from pipeline.annotate.server import User, label_studio  # noqa: E402
 from pipeline.annotate.tasks import utf16_length  # noqa: E402
+from pipeline.data import corpus  # noqa: E402
 
 SEATS = {"s1": "annotator-1", "s2": "annotator-2"}
 
