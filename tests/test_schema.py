@@ -159,7 +159,19 @@ def test_json_schema_validates_the_sample(schema):
         for line in path.read_text(encoding="utf-8").splitlines():
             assert list(validator.iter_errors(json.loads(line))) == []
         assert corpus.read_conversations(path)  # and the reader takes them
-    assert validator.schema["$defs"]["message"]["properties"]["labels"]["items"]["enum"] == schema.label_ids
+    labels = validator.schema["$defs"]["message"]["properties"]["labels"]
+    array = next(branch for branch in labels["anyOf"] if branch.get("type") == "array")
+    assert array["items"]["enum"] == schema.label_ids
+
+
+def test_the_json_schema_is_generated_from_the_reader_models(schema):
+    """Every field the reader knows is in the JSON Schema, with the reader's own description."""
+    from pipeline.data.corpus import Conversation, Message
+
+    exported = conversation_json_schema(schema)
+    assert set(exported["properties"]) == set(Conversation.model_fields)
+    assert set(exported["$defs"]["message"]["properties"]) == set(Message.model_fields)
+    assert exported["properties"]["language"]["description"] == Conversation.model_fields["language"].description
 
 
 @pytest.mark.parametrize(

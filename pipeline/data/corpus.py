@@ -34,13 +34,23 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    message_id: str | None = None
-    author: str
-    text: str
-    time: str | None = None
-    labels: list[str] | None = None
-    flagged: bool | None = None
-    meta: dict[str, Any] | None = None
+    # Descriptions and the JSON-only constraints (json_schema_extra) feed the JSON Schema export
+    # (reporting/exports.py): the format is described once, here.
+    message_id: str | None = Field(None, description="Unique within a file; default '<conversation_id>:<index>'.")
+    author: str = Field(description="A stable pseudonymous id of the writer.")
+    text: str = Field(description="May be empty.")
+    time: str | None = Field(
+        None,
+        description="ISO 8601, or HH:MM as PAN12 has it.",
+        json_schema_extra={"pattern": r"^(\d{1,2}:\d{2}(:\d{2})?|\d{4}-\d{2}-\d{2}([T ].*)?)$"},
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="Behaviours of the message's author. Absent = not annotated; [] = annotated, no behaviour.",
+        json_schema_extra={"uniqueItems": True},
+    )
+    flagged: bool | None = Field(None, description="A source's own message flag (e.g. PAN12 problem-2 lines).")
+    meta: dict[str, Any] | None = Field(None, description="Anything else about the message; carried through untouched.")
 
     @field_validator("time")
     @classmethod
@@ -66,15 +76,21 @@ class Conversation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    conversation_id: str = Field(min_length=1)
+    conversation_id: str = Field(min_length=1, description="Unique within a file.")
     messages: list[Message] = Field(min_length=1)
-    language: str | None = None
-    source: str | None = None
-    kind: str | None = None
-    label: int | None = None
-    suspects: list[str] | None = None
-    flags: list[str] | None = None
-    meta: dict[str, Any] | None = None
+    language: str | None = Field(None, description="ISO 639-1 code.", json_schema_extra={"pattern": "^[a-z]{2}$"})
+    source: str | None = Field(None, description="Where it came from (synthetic, pan12, labelstudio, ...).")
+    kind: str | None = Field(None, description="Scenario kind; vocabulary in the codebook.")
+    label: int | None = Field(
+        None,
+        description="Conversation risk: 1 if any participant grooms or extorts.",
+        json_schema_extra={"enum": [0, 1, None]},
+    )
+    suspects: list[str] | None = Field(None, description="Authors known to be offenders.")
+    flags: list[str] | None = Field(
+        None, description="GSMA alarm signals, for triage.", json_schema_extra={"uniqueItems": True}
+    )
+    meta: dict[str, Any] | None = Field(None, description="Anything else; carried through untouched.")
 
     @field_validator("label")
     @classmethod

@@ -31,40 +31,24 @@ LS_FLAGS = "flags"
 
 
 def conversation_json_schema(schema: Schema) -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of one line of the conversation format."""
-    nullable_string = {"type": ["string", "null"]}
-    message = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["author", "text"],
-        "properties": {
-            "message_id": {
-                "type": ["string", "null"],
-                "description": "Unique within a file; default '<conversation_id>:<index>'.",
-            },
-            "author": {"type": "string", "description": "A stable pseudonymous id of the writer."},
-            "time": {
-                "type": ["string", "null"],
-                "pattern": r"^(\d{1,2}:\d{2}(:\d{2})?|\d{4}-\d{2}-\d{2}([T ].*)?)$",
-                "description": "ISO 8601, or HH:MM as PAN12 has it.",
-            },
-            "text": {"type": "string", "description": "May be empty."},
-            "labels": {
-                "type": ["array", "null"],
-                "items": {"enum": schema.label_ids},
-                "uniqueItems": True,
-                "description": "Behaviours of the message's author. Absent = not annotated; [] = annotated, no behaviour.",
-            },
-            "flagged": {
-                "type": ["boolean", "null"],
-                "description": "A source's own message flag (e.g. PAN12 problem-2 lines).",
-            },
-            "meta": {
-                "type": ["object", "null"],
-                "description": "Anything else about the message; carried through untouched.",
-            },
-        },
-    }
+    """JSON Schema (draft 2020-12) of one line of the conversation format, generated from the
+    pydantic models that read it (``pipeline.data.corpus``), with the schema's label and flag ids."""
+    from pipeline.data.corpus import Conversation
+
+    generated = Conversation.model_json_schema(ref_template="#/$defs/{model}")
+    definitions = generated.pop("$defs")
+    message = definitions["Message"]
+    message.pop("title", None)
+    properties = generated["properties"]
+    properties["messages"]["items"] = {"$ref": "#/$defs/message"}
+    for field in (*properties.values(), *message["properties"].values()):
+        field.pop("title", None)
+        field.pop("default", None)  # absent and null mean the same
+    _set_items(message["properties"]["labels"], {"enum": schema.label_ids})
+    _set_items(properties["flags"], {"enum": schema.flag_ids})
+    properties["kind"]["examples"] = schema.kind_ids
+    generated.pop("title", None)
+    generated.pop("description", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"urn:grooming-risk:conversation:v{schema.version}",
@@ -74,38 +58,16 @@ def conversation_json_schema(schema: Schema) -> dict[str, Any]:
             f"Label ids from annotation schema version {schema.version}."
         ),
         "x-schema-version": schema.version,
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["conversation_id", "messages"],
-        "properties": {
-            "conversation_id": {"type": "string", "minLength": 1, "description": "Unique within a file."},
-            "language": {"type": ["string", "null"], "pattern": "^[a-z]{2}$", "description": "ISO 639-1 code."},
-            "source": {**nullable_string, "description": "Where it came from (synthetic, pan12, labelstudio, ...)."},
-            "kind": {
-                **nullable_string,
-                "examples": schema.kind_ids,
-                "description": "Scenario kind; vocabulary in the codebook.",
-            },
-            "label": {
-                "enum": [0, 1, None],
-                "description": "Conversation risk: 1 if any participant grooms or extorts.",
-            },
-            "suspects": {
-                "type": ["array", "null"],
-                "items": {"type": "string"},
-                "description": "Authors known to be offenders.",
-            },
-            "flags": {
-                "type": ["array", "null"],
-                "items": {"enum": schema.flag_ids},
-                "uniqueItems": True,
-                "description": "GSMA alarm signals, for triage.",
-            },
-            "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/message"}},
-            "meta": {"type": ["object", "null"], "description": "Anything else; carried through untouched."},
-        },
+        **generated,
         "$defs": {"message": message},
     }
+
+
+def _set_items(field: dict[str, Any], items: dict[str, Any]) -> None:
+    """Constrain the items of an optional list field (``anyOf: [array, null]``)."""
+    for branch in field.get("anyOf", [field]):
+        if branch.get("type") == "array":
+            branch["items"] = items
 
 
 # ------------------------------------------------------------ Label Studio config
