@@ -36,12 +36,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.annotate.controls import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
 from pipeline.annotate.tasks import TASK_CONVERSATION_FIELDS, TASK_MESSAGE_FIELDS
 from pipeline.core.errors import DataError, PipelineError, Problem
 from pipeline.core.io import read_user_text
 from pipeline.core.yamlutil import format_loc
 from pipeline.data.corpus import Conversation
-from pipeline.reporting.exports import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK
 from pipeline.schema import Schema
 
 # The controls of our labeling config: name -> (result type, value key).

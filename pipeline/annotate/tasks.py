@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.annotate.controls import LS_DIALOGUE, LS_MESSAGE_LABELS, LS_RISK
 from pipeline.core.errors import PipelineError
 from pipeline.data.corpus import Conversation
-from pipeline.reporting.exports import LS_DIALOGUE, LS_MESSAGE_LABELS, LS_RISK
 
 # Conversation fields a task carries under data.conversation (the annotation fields never).
 TASK_CONVERSATION_FIELDS = ("language", "source", "suspects", "meta")

@@ -18,12 +18,6 @@ from pipeline.models.base import Model
 from pipeline.models.risk import RiskConfig
 
 
-def tracking_file(out_dir: Path) -> Path:
-    """Where the MLflow run of a trained model is recorded: beside the model directory, not in it,
-    so that the directory's content (and DVC's hash of it) is the same on every rerun."""
-    return out_dir.with_name(f"{out_dir.name}.mlflow.json")
-
-
 @dataclass
 class TrainingSettings:
     """What ``train`` and ``learning-curve`` read from params.yaml and ``--param``, validated."""
@@ -41,7 +35,7 @@ def write_run_reference(out_dir: Path, run_id: str | None, model_uri: str | None
     training logged (null with ``--no-track``) and the digests of its input data sets. The model
     card cites it; nothing downstream reads the MLflow store."""
     record = {"run_id": run_id, "model_uri": model_uri, "datasets": datasets}
-    return write_text_atomic(tracking_file(out_dir), json.dumps(record, indent=2) + "\n")
+    return write_text_atomic(tracking.run_reference_path(out_dir), json.dumps(record, indent=2) + "\n")
 
 
 def training_settings(kind: str, params_file: Path | None, overrides: list[str]) -> TrainingSettings:

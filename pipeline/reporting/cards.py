@@ -188,8 +188,8 @@ def read_model_inputs(
     model_dir: Path, metrics_dir: Path | None = None, agreement_path: Path | None = None
 ) -> dict[str, Any]:
     """Everything a model card draws on; raises ``PipelineError`` naming the first missing input."""
-    from pipeline.experiments.train import tracking_file
     from pipeline.models.base import MODEL_FILE
+    from pipeline.tracking import run_reference_path
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -199,7 +199,7 @@ def read_model_inputs(
     if missing:
         raise PipelineError(f"{model_dir / MODEL_FILE}: expected a model description; missing {missing}")
     kind = info["kind"]
-    record_path = tracking_file(model_dir)
+    record_path = run_reference_path(model_dir)
     record = read_json(record_path, "the run reference train writes beside the model (run_id, model_uri)")
     if not isinstance(record, dict) or "run_id" not in record:
         raise PipelineError(f"{record_path}: expected a run reference written by train (run_id, model_uri)")

@@ -62,6 +62,12 @@ class GroomingRiskPyfunc(mlflow.pyfunc.PythonModel):
         return predict_table(self.model, model_input)
 
 
+def run_reference_path(out_dir: Path) -> Path:
+    """Where the MLflow run of a trained model is recorded: beside the model directory, not in it,
+    so that the directory's content (and DVC's hash of it) is the same on every rerun."""
+    return out_dir.with_name(f"{out_dir.name}.mlflow.json")
+
+
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
