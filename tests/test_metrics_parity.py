@@ -55,7 +55,7 @@ from pipeline.models.risk import best_threshold
 LABELS = ["trust_building", "gifts", "secrecy", "risk_assessment", "media_request"]
 EXACT = 1e-9
 ROUNDED = 5e-7 + 1e-12  # a value rounded to 6 decimals
-SEEDS = range(25)
+SEEDS = range(12)
 RISK_THRESHOLD = 0.5
 
 

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from pipeline.annotate.controls import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK  # noqa: F401
 from pipeline.core.io import write_text_atomic
 from pipeline.schema import Label, Schema
 
@@ -20,11 +21,6 @@ LABEL_STUDIO_CONFIG = "labelstudio.xml"
 JSON_SCHEMA = "conversation.schema.json"
 
 # Names of the Label Studio tags: the annotation import (issue 7) reads results by them.
-LS_DIALOGUE = "dialogue"
-LS_MESSAGE_LABELS = "message_labels"
-LS_RISK = "risk"
-LS_KIND = "kind"
-LS_FLAGS = "flags"
 
 
 # ------------------------------------------------------------------ JSON Schema

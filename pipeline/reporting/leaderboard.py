@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import PipelineError
+from pipeline.reporting.render import render
 
 COLUMNS = [
     ("message macro-F1", "message.macro_f1"),
@@ -69,32 +70,31 @@ def mlflow_rows(runs: list[dict[str, Any]], latest_only: bool = True) -> list[di
     return rows
 
 
-def _cell(metrics: dict[str, float], key: str) -> str:
-    if key not in metrics:
-        return "—"
+def _figure(metrics: dict[str, float], key: str) -> tuple[float | None, list[float] | None]:
+    """A column's value and its interval (None when either bound is missing)."""
     low, high = metrics.get(f"ci_low.{key}"), metrics.get(f"ci_high.{key}")
-    interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-    return f"{metrics[key]:.3f}{interval}"
+    return metrics.get(key), [low, high] if low is not None and high is not None else None
+
+
+def leaderboard_context(rows: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """What the table shows: rows per data set, best conversation F0.5 first."""
+    rows = sorted(rows, key=lambda r: (r["dataset"], -r["metrics"].get("conversation.f0_5", -1), r["model"]))
+    return {
+        "source": source,
+        "columns": [name for name, _ in COLUMNS],
+        "rows": [
+            {
+                "model": row["model"],
+                "dataset": row["dataset"],
+                "cells": [_figure(row["metrics"], key) for _, key in COLUMNS],
+                "alert": row["metrics"].get(ALERT),
+                "ref": row["ref"],
+            }
+            for row in rows
+        ],
+    }
 
 
 def leaderboard_markdown(rows: list[dict[str, Any]], source: str) -> str:
     """The table, per data set, best conversation F0.5 first; ``source`` says where rows come from."""
-    rows = sorted(rows, key=lambda r: (r["dataset"], -r["metrics"].get("conversation.f0_5", -1), r["model"]))
-    header = "| model | data set | " + " | ".join(name for name, _ in COLUMNS) + " | median alert msg | source |"
-    lines = [
-        "# Leaderboard",
-        "",
-        f"{source}; 95% bootstrap intervals in brackets.",
-        "",
-        header,
-        "|" + "---|" * (len(COLUMNS) + 4),
-    ]
-    for row in rows:
-        metrics = row["metrics"]
-        alert = metrics.get(ALERT)
-        cells = " | ".join(_cell(metrics, key) for _, key in COLUMNS)
-        alert_cell = "—" if alert is None else f"{alert:.0f}"
-        lines.append(f"| {row['model']} | {row['dataset']} | {cells} | {alert_cell} | `{row['ref']}` |")
-    if not rows:
-        lines.append("| (no evaluations yet) |" + " |" * (len(COLUMNS) + 3))
-    return "\n".join(lines) + "\n"
+    return render("leaderboard.md.j2", **leaderboard_context(rows, source))
