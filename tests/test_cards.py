@@ -199,3 +199,74 @@ def test_a_model_trained_without_tracking_gets_a_run_reference_and_a_card(output
     result = run_cli("card", "model", "--model", model, "--metrics", outputs["metrics"], "--out", out, env=env)
     assert result.returncode == 0, result.stderr
     assert "| MLflow run | not tracked (trained with --no-track) |" in out.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ templates
+
+
+def test_the_templates_ship_with_the_package_and_load_from_it():
+    """Every report template is package data (pyproject's glob takes it into the wheel) and the
+    environment loads it from the installed package, not from the working directory."""
+    import fnmatch
+    import importlib.resources
+
+    from pipeline.reporting import render
+
+    folder = importlib.resources.files("pipeline.reporting") / "templates"
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".j2"))
+    reports = ["benchmark.html", "benchmark.md", "codebook.md", "data_card.md", "leaderboard.md", "model_card.md"]
+    assert {f"{report}.j2" for report in reports} <= set(names)
+    glob = "reporting/templates/*.j2"
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'[tool.setuptools.package-data]\npipeline = ["{glob}"]' in pyproject
+    for name in names:
+        assert fnmatch.fnmatch(f"reporting/templates/{name}", glob), name
+        template = render.environment().get_template(name)
+        assert Path(template.filename).resolve() == Path(str(folder / name)).resolve()
+    assert sorted(render.environment().list_templates(extensions=["j2"])) == names
+
+
+def test_a_missing_template_variable_raises_instead_of_rendering_empty():
+    import jinja2
+
+    from pipeline.reporting.render import render
+
+    with pytest.raises(jinja2.UndefinedError, match="rows"):
+        render("leaderboard.md.j2", source="x", columns=["a"])  # no rows
+    with pytest.raises(jinja2.UndefinedError, match="ref"):
+        render(
+            "leaderboard.md.j2",
+            source="x",
+            columns=["a"],
+            rows=[{"model": "m", "dataset": "d", "cells": [], "alert": 1}],
+        )
+    board = render("leaderboard.md.j2", source="x", columns=["a"], rows=[])
+    assert board.endswith("| (no evaluations yet) | | | | |\n")
+
+
+def test_only_html_templates_are_escaped_and_with_html_escape():
+    import html
+
+    import jinja2
+
+    from pipeline.reporting.render import environment
+
+    text = """<b>it's "x" & y</b>"""
+    env = environment().overlay(
+        loader=jinja2.DictLoader({"t.html.j2": "{{ v }}", "t.md.j2": "{{ v }}|{{ 0.5 | ci([0.25, 0.75]) }}"})
+    )
+    assert env.get_template("t.html.j2").render(v=text) == html.escape(text)
+    assert env.get_template("t.md.j2").render(v=text) == text + "|0.500 [0.250, 0.750]"
+
+
+def test_the_hand_written_dev_set_size_is_counted_not_typed(tmp_path):
+    from pipeline.data import corpus
+    from pipeline.reporting.cards import handwritten_size
+
+    assert handwritten_size(REPO / "data" / "handwritten" / "dev.jsonl") == "40 conversations, 20 English and 20 French"
+    conversations = [
+        corpus.Conversation(conversation_id=str(i), language=language, messages=[corpus.Message(author="a", text="hi")])
+        for i, language in enumerate(["fr", "en", "en"])
+    ]
+    corpus.write_conversations(tmp_path / "dev.jsonl", conversations)
+    assert handwritten_size(tmp_path / "dev.jsonl") == "3 conversations, 2 English and 1 French"

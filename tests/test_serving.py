@@ -78,7 +78,7 @@ def test_logged_model_carries_the_package(kind, trained_models, mlflow_env, tmp_
     )
     local = Path(done.stdout.strip().splitlines()[-1])
     assert (local / "code" / "pipeline" / "__init__.py").is_file()
-    assert (local / "code" / "pipeline" / "serving.py").is_file()
+    assert (local / "code" / "pipeline" / "tracking" / "serving.py").is_file()
     flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor["code"] == "code"
     requirements = (local / "requirements.txt").read_text().split()

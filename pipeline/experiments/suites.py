@@ -11,7 +11,8 @@ and ``base.seed``. Outputs:
   model folders; the whole folder is replaced in one step when every evaluation succeeded;
 - ``<out_dir>/benchmark.md`` and ``<out_dir>/benchmark.html`` (self-contained: images as data
   URIs, no external CSS or scripts): per data set, a table of the leaderboard's headline metrics
-  with 95% intervals for every model, then each plot of every model side by side.
+  with 95% intervals for every model, then each plot of every model side by side (rendered by
+  ``pipeline.reporting.benchmark_report`` from its templates).
 
 Models are model directories or MLflow model URIs; any MLflow pyfunc model that answers the
 message table with ``p_<label>`` columns works (``pipeline.models.external``). Such external
@@ -25,8 +26,6 @@ the contract) are raised as ``PipelineError`` before anything is written.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,15 +37,17 @@ from pipeline.config import DEFAULT_PARAMS, load_params
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import atomic_directory, write_text_atomic
 from pipeline.data import corpus
-from pipeline.evaluation.plots import CONFUSION, PR_CURVES, RISK_OVER_TIME
+from pipeline.reporting.benchmark_report import (  # noqa: F401  (metric_cell: part of this module's API)
+    PLOTS,
+    REPORT_NAME,
+    metric_cell,
+    metric_value,
+    report_html,
+    report_markdown,
+    thresholds_note,
+)
 from pipeline.reporting.leaderboard import COLUMNS
 
-REPORT_NAME = "benchmark"
-PLOTS = [
-    (PR_CURVES, "Precision-recall per label"),
-    (CONFUSION, "Per-label confusion"),
-    (RISK_OVER_TIME, "Risk over time"),
-]
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -262,30 +263,6 @@ def run_benchmark(
 # --------------------------------------------------------------------- reports
 
 
-def _value(metrics: dict[str, Any], dotted: str) -> Any:
-    value: Any = metrics
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def metric_cell(metrics: dict[str, Any], key: str) -> str:
-    """``0.812 [0.774, 0.850]``: the value and its 95% bootstrap interval (``—`` when undefined)."""
-    value = _value(metrics, key)
-    if value is None:
-        return "—"
-    interval = (metrics.get("intervals") or {}).get(key)
-    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
-
-
-def _thresholds_note(entry: BenchmarkModel) -> str:
-    if entry.calibrated:
-        return "calibrated"
-    return "0.5 (default)" if entry.external else "trained"
-
-
 def summary(result: BenchmarkResult) -> dict[str, Any]:
     """``summary.json``: the run's settings, models, data sets and headline metrics."""
     return {
@@ -296,7 +273,7 @@ def summary(result: BenchmarkResult) -> dict[str, Any]:
                 "name": m.name,
                 "reference": m.reference,
                 "external": m.external,
-                "thresholds": _thresholds_note(m),
+                "thresholds": thresholds_note(m),
                 "label_thresholds": dict(zip(m.model.label_ids, m.model.thresholds_.round(6).tolist(), strict=True)),
                 "risk_threshold": round(float(m.model.risk_.threshold_), 6),
             }
@@ -314,7 +291,7 @@ def summary(result: BenchmarkResult) -> dict[str, Any]:
             d: {
                 m: {
                     "metrics": f"{m}/{d}/metrics.json",
-                    **{key: _value(metrics, key) for _, key in COLUMNS},
+                    **{key: metric_value(metrics, key) for _, key in COLUMNS},
                     "intervals": {key: (metrics.get("intervals") or {}).get(key) for _, key in COLUMNS},
                 }
                 for m, metrics in per_model.items()
@@ -322,134 +299,3 @@ def summary(result: BenchmarkResult) -> dict[str, Any]:
             for d, per_model in result.metrics.items()
         },
     }
-
-
-def _settings_line(result: BenchmarkResult) -> str:
-    s = result.settings
-    sample = f"a seeded sample of at most {s['max_conversations']}" if s["max_conversations"] else "all"
-    calibrated = f"; external models calibrated on `{s['calibrate']}`" if s["calibrate"] else ""
-    own = [
-        f"`{d.name}` {'whole' if not d.max_conversations else f'at most {d.max_conversations}'}"
-        for d in result.datasets
-        if d.max_conversations is not None and d.max_conversations != s["max_conversations"]
-    ]
-    if own and not s.get("forced_size"):
-        sample += " (" + ", ".join(own) + ")"
-    return (
-        f"Suite `{result.suite}`: {len(result.models)} model(s) on {len(result.datasets)} data set(s), "
-        f"{sample} conversations per data set (the same for every model), seed {s['seed']}, "
-        f"95% intervals from {s['bootstrap']} bootstrap resamples of conversations{calibrated}."
-    )
-
-
-def _table_rows(result: BenchmarkResult, dataset: str) -> list[list[str]]:
-    rows = []
-    for entry in result.models:
-        metrics = result.metrics[dataset][entry.name]
-        alert = _value(metrics, "early.median_alert_message")
-        rows.append(
-            [entry.name]
-            + [metric_cell(metrics, key) for _, key in COLUMNS]
-            + ["—" if alert is None else f"{alert:.0f}"]
-        )
-    return rows
-
-
-HEADER = ["model"] + [name for name, _ in COLUMNS] + ["median alert msg"]
-
-
-def report_markdown(result: BenchmarkResult, image_root: Path) -> str:
-    """The Markdown report; image links are relative to ``image_root`` (the report's folder)."""
-    lines = [f"# Benchmark: {result.suite}", "", _settings_line(result), "", "## Models", ""]
-    lines += ["| model | reference | thresholds | risk threshold |", "|---|---|---|---|"]
-    for entry in result.models:
-        lines.append(
-            f"| {entry.name} | `{entry.reference}` | {_thresholds_note(entry)} | {entry.model.risk_.threshold_:.3f} |"
-        )
-    for dataset in result.datasets:
-        count = next(iter(result.metrics[dataset.name].values()))["dataset"]["conversations"]
-        lines += [
-            "",
-            f"## {dataset.name}",
-            "",
-            f"`{dataset.source or dataset.path}`: {count} conversations evaluated.",
-            "",
-        ]
-        lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(row) + " |" for row in _table_rows(result, dataset.name)]
-        lines += ["", "| plot | " + " | ".join(m.name for m in result.models) + " |"]
-        lines.append("|" + "---|" * (len(result.models) + 1))
-        for plot, title in PLOTS:
-            cells = []
-            for entry in result.models:
-                target = result.suite_dir / entry.name / dataset.name / plot
-                relative = Path(_relative(target, image_root)).as_posix()
-                cells.append(f"![{title}: {entry.name} on {dataset.name}]({relative})")
-            lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _relative(target: Path, root: Path) -> str:
-    import os
-
-    return os.path.relpath(target.resolve(), root.resolve())
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #172b4d; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #c1c7d0; padding: 0.3em 0.6em; text-align: left; }
-th { background: #f4f5f7; }
-td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; margin-bottom: 1em; }
-figure { margin: 0; flex: 1 1 380px; max-width: 640px; }
-figure img { width: 100%; height: auto; border: 1px solid #dfe1e6; }
-figcaption { font-size: 0.85em; text-align: center; }
-"""
-
-
-def report_html(result: BenchmarkResult, images: dict[tuple[str, str, str], bytes]) -> str:
-    """The HTML report: one file, images embedded as base64 data URIs, no external resources."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Benchmark: {e(result.suite)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Benchmark: {e(result.suite)}</h1>",
-        f"<p>{e(_settings_line(result).replace('`', ''))}</p>",
-        "<h2>Models</h2>",
-        "<table><tr><th>model</th><th>reference</th><th>thresholds</th><th>risk threshold</th></tr>",
-    ]
-    for entry in result.models:
-        parts.append(
-            f"<tr><td>{e(entry.name)}</td><td><code>{e(entry.reference)}</code></td>"
-            f"<td>{e(_thresholds_note(entry))}</td><td class='num'>{entry.model.risk_.threshold_:.3f}</td></tr>"
-        )
-    parts.append("</table>")
-    for dataset in result.datasets:
-        count = next(iter(result.metrics[dataset.name].values()))["dataset"]["conversations"]
-        parts += [
-            f"<h2>{e(dataset.name)}</h2>",
-            f"<p><code>{e(dataset.source or str(dataset.path))}</code>: {count} conversations evaluated.</p>",
-            "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>",
-        ]
-        for row in _table_rows(result, dataset.name):
-            parts.append(
-                f"<tr><td>{e(row[0])}</td>" + "".join(f"<td class='num'>{e(c)}</td>" for c in row[1:]) + "</tr>"
-            )
-        parts.append("</table>")
-        for plot, title in PLOTS:
-            parts += [f"<h3>{e(title)}: {e(dataset.name)}</h3>", '<div class="plots">']
-            for entry in result.models:
-                data = images.get((dataset.name, entry.name, plot))
-                if data is None:
-                    continue
-                uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-                parts.append(
-                    f'<figure><img src="{uri}" alt="{e(title)}: {e(entry.name)} on {e(dataset.name)}">'
-                    f"<figcaption>{e(entry.name)}</figcaption></figure>"
-                )
-            parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"

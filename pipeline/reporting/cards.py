@@ -14,13 +14,16 @@ No figure in a card is typed by hand: each comes from a file the pipeline wrote.
   settings (the ``synthesize`` section of ``params.yaml``) for synthetic conversations, the
   schema, intended use and limits.
 
+The figures and rows are computed here (``model_card_context``, ``data_card_context``: plain
+dicts and lists); the templates ``templates/model_card.md.j2`` and ``templates/data_card.md.j2``
+lay them out (``pipeline.reporting.render``).
+
 A missing or inconsistent input raises ``PipelineError`` before anything is written (the CLI
 prints it and exits 1). Cards are deterministic: the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import numpy as np
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import read_json
+from pipeline.reporting.render import render
 from pipeline.schema import Schema
 
 INTENDED_USE = (
@@ -48,15 +52,18 @@ DATA_INTENDED_USE = (
     "testing the pipeline. Not a measure of how common grooming is, not a substitute for reviewed real data before "
     "any deployment decision, and never a basis for judging real people."
 )
-HANDWRITTEN_SIZE = "40 conversations, 20 English and 20 French"
+# The hand-written dev set, whose size (counted when a card is built) the cards state.
+HANDWRITTEN_DEV = Path("data") / "handwritten" / "dev.jsonl"
+LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 
-# What each of the pipeline's evaluation data sets measures (evaluate.datasets in params.yaml).
+# What each of the pipeline's evaluation data sets measures (evaluate.datasets in params.yaml);
+# ``{handwritten_size}`` is filled in with ``handwritten_size``.
 DATASET_NOTES = {
     "test": "conversations never seen in training, but sharing template families with it: in-distribution fit",
     "authored_test": "human-written conversations by writers with nothing in training: unseen style, "
     "double-annotated gold",
     "heldout_families": "template families never seen in training: unseen phrasing",
-    "handwritten": f"the hand-written dev set ({HANDWRITTEN_SIZE}): the distance to human-written text",
+    "handwritten": "the hand-written dev set ({handwritten_size}): the distance to human-written text",
 }
 DATASET_ORDER = list(DATASET_NOTES)
 
@@ -110,28 +117,7 @@ NO_PERSONAL_DATA_SOURCES = {"synthetic", "handwritten", "authored"}
 VARIETY_FIELDS = ("writer", "platform", "child_age", "persona", "child_reaction", "pacing", "lookalike")
 
 
-# ------------------------------------------------------------------ formatting
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
-
-
-def _plain(value: Any) -> str:
-    """A count, position or training figure as written (``16.5``, ``9``, ``0.0002``), not as a rate."""
-    return "—" if value is None else f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
-
-
-def _with_interval(value: Any, interval: list[float] | None) -> str:
-    if value is None:
-        return "—"
-    if interval and len(interval) == 2:
-        return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
-    return _number(value)
+# ------------------------------------------------------------------- helpers
 
 
 def _get(data: dict[str, Any], dotted: str) -> Any:
@@ -141,14 +127,6 @@ def _get(data: dict[str, Any], dotted: str) -> Any:
             return None
         value = value.get(part)
     return value
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
 def _shown(path: str | Path) -> str:
@@ -161,24 +139,63 @@ def _shown(path: str | Path) -> str:
         return str(path)
 
 
-def _labels_table(
-    schema: Schema, label_ids: list[str], extra: dict[str, str] | None = None, header: str = ""
-) -> list[str]:
+def label_rows(schema: Schema, label_ids: list[str], extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per label of a card's labels table; ``extra`` is the last column (None: ``—``)."""
     known = set(schema.label_ids)
-    head = f"| label | group | definition |{f' {header} |' if header else ''}"
-    lines = [head, "|---|---|---|" + ("---|" if header else "")]
+    rows = []
     for label_id in label_ids:
-        if label_id in known:
-            label = schema.label(label_id)
-            row = f"| `{label_id}` | {label.group} | {_cell(label.definition.en.strip())} |"
-        else:
-            row = f"| `{label_id}` | — | (not in schema version {schema.version}) |"
-        lines.append(row + (f" {extra.get(label_id, '—')} |" if header else ""))
-    return lines
+        label = schema.label(label_id) if label_id in known else None
+        rows.append(
+            {
+                "id": label_id,
+                "known": label is not None,
+                "group": label.group if label else None,
+                "definition": label.definition.en.strip() if label else None,
+                "extra": extra.get(label_id),
+            }
+        )
+    return rows
 
 
 def _sources_line(schema: Schema) -> str:
     return "; ".join(f"{s.publisher}, {s.title}" for s in schema.sources)
+
+
+def size_of(languages: Counter) -> str:
+    """``40 conversations, 20 English and 20 French``: a conversation count, then by language."""
+    total = sum(languages.values())
+    parts = [f"{n} {LANGUAGE_NAMES.get(code, code)}" for code, n in sorted(languages.items())]
+    if len(parts) > 1:
+        parts = [", ".join(parts[:-1]) + " and " + parts[-1]]
+    return ", ".join([f"{total} conversation{'' if total == 1 else 's'}", *parts])
+
+
+def handwritten_size(path: str | Path | None = None) -> str:
+    """The size of the hand-written dev set, counted now from the file (default:
+    ``data/handwritten/dev.jsonl`` of the project): what the cards say of its figures."""
+    from pipeline.core.paths import REPO_ROOT
+    from pipeline.data import corpus
+
+    path = Path(path) if path is not None else REPO_ROOT / HANDWRITTEN_DEV
+    if not path.is_file():
+        raise PipelineError(f"{path}: the hand-written dev set not found (the card states its size)")
+    languages: Counter = Counter()
+    for conversation in corpus.iter_conversations(path):
+        languages[conversation.language or "unknown language"] += 1
+    return size_of(languages)
+
+
+def _handwritten_path(evaluations: dict[str, dict[str, Any]]) -> Path | None:
+    """The data file of the model's ``handwritten`` evaluation, where it can be found."""
+    from pipeline.core.paths import REPO_ROOT
+
+    written = _get((evaluations.get("handwritten") or {}).get("metrics") or {}, "dataset.path")
+    if not written:
+        return None
+    for candidate in (Path(written), REPO_ROOT / written):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 # ------------------------------------------------------------------ model card
@@ -233,6 +250,7 @@ def read_model_inputs(
         "evaluations": ordered,
         "agreement": _read_agreement(agreement_path) if agreement_path else None,
         "agreement_path": agreement_path,
+        "handwritten_size": handwritten_size(_handwritten_path(ordered)),
     }
 
 
@@ -258,147 +276,99 @@ def human_reference(report: dict[str, Any] | None, label: str) -> tuple[float | 
     return alpha, (sum(scores) / len(scores) if scores else None)
 
 
-def _evaluation_lines(
-    evaluations: dict[str, dict[str, Any]], label_ids: list[str], agreement: dict[str, Any] | None = None
-) -> list[str]:
+def evaluation_context(
+    evaluations: dict[str, dict[str, Any]],
+    label_ids: list[str],
+    agreement: dict[str, Any] | None = None,
+    handwritten: str = "",
+) -> dict[str, Any]:
+    """The evaluation section's tables: the data sets, the headline metrics and per-label F1 (with
+    the annotators' figures when there is an agreement report), as values and intervals."""
     names = list(evaluations)
-    lines = [
-        "Per data set, with 95% bootstrap intervals over conversations where `evaluate` computed them. Message "
-        "figures cover annotated messages; conversation figures compare the final risk with the conversation "
-        "label; latency-weighted F1 rewards early alerts (Vogt, Leser and Akbik 2021).",
-        "",
-        "| data set | what it measures | conversations | file |",
-        "|---|---|---|---|",
-    ]
+
+    def intervals(name: str) -> dict[str, Any]:
+        return evaluations[name]["metrics"].get("intervals") or {}
+
+    datasets = []
     for name, item in evaluations.items():
         metrics = item["metrics"]
+        note = DATASET_NOTES.get(name, "—").format(handwritten_size=handwritten)
         count = _get(metrics, "data.conversations") or _get(metrics, "dataset.conversations")
-        lines.append(f"| {name} | {DATASET_NOTES.get(name, '—')} | {_number(count)} | `{item['path']}` |")
-    lines += ["", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for title, key in HEADLINE:
-        cells = []
-        for name in names:
-            metrics = evaluations[name]["metrics"]
-            value = _get(metrics, key)
-            interval = (metrics.get("intervals") or {}).get(key)
-            cells.append(_plain(value) if key == "early.median_alert_message" else _with_interval(value, interval))
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    human = ["annotators' α", "annotators' F1 vs gold"] if agreement else []
-    lines += [
-        "",
-        "Per-label message F1 (support: annotated messages with the label)"
-        + (
-            ", next to the human reference on the authored corpus: the annotators' agreement (Krippendorff's "
-            "α) and their mean F1 against the adjudicated gold."
-            if agreement
-            else ":"
-        ),
-        "",
-        "| label | " + " | ".join(names + human) + " |",
-        "|---|" + "---|" * (len(names) + len(human)),
+        datasets.append({"name": name, "note": note, "conversations": count, "path": item["path"]})
+    headline = [
+        {
+            "title": title,
+            "plain": key == "early.median_alert_message",  # a message position, not a rate
+            "cells": [(_get(evaluations[name]["metrics"], key), intervals(name).get(key)) for name in names],
+        }
+        for title, key in HEADLINE
     ]
+    per_label = []
     for label in label_ids:
         cells = []
         for name in names:
-            metrics = evaluations[name]["metrics"]
-            figures = _get(metrics, f"message.per_label.{label}") or {}
-            interval = (metrics.get("intervals") or {}).get(f"message.per_label.{label}.f1")
-            support = figures.get("support")
-            cell = _with_interval(figures.get("f1"), interval)
-            cells.append(f"{cell} (n={support})" if support is not None else cell)
-        if agreement:
-            cells += [_number(value) for value in human_reference(agreement, label)]
-        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
-    return lines
+            figures = _get(evaluations[name]["metrics"], f"message.per_label.{label}") or {}
+            interval = intervals(name).get(f"message.per_label.{label}.f1")
+            cells.append((figures.get("f1"), interval, figures.get("support")))
+        human = list(human_reference(agreement, label)) if agreement else []
+        per_label.append({"label": label, "cells": cells, "human": human})
+    return {
+        "names": names,
+        "datasets": datasets,
+        "headline": headline,
+        "human": ["annotators' α", "annotators' F1 vs gold"] if agreement else [],
+        "per_label": per_label,
+    }
 
 
-def model_card(inputs: dict[str, Any], schema: Schema) -> str:
-    """The model card (Markdown) from ``read_model_inputs``."""
-    info, run, evaluations = inputs["info"], inputs["run"], inputs["evaluations"]
-    kind = info["kind"]
+def model_card_context(inputs: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """What the model card shows, from ``read_model_inputs``."""
+    info, run = inputs["info"], inputs["run"]
     risk = info.get("risk") or {}
     risk_config = risk.get("config") or {}
     label_ids = list(info["label_ids"])
-    version = info.get("schema_version")
-    run_cell = f"`{run['run_id']}`" if run["run_id"] else "not tracked (trained with --no-track)"
-    lines = [
-        f"# Model card: `{kind}`",
-        "",
-        f"Generated by `grooming-risk card model` from `{inputs['model_dir']}` (model.json), its run reference "
-        f"`{inputs['record_path']}`, the evaluations in `{inputs['metrics_dir']}` and the schema (version "
-        f"{schema.version}). Do not edit by hand: rerun the command.",
-        "",
-        "## Intended use",
-        "",
-        INTENDED_USE,
-        "",
-        "It must not be used for:",
-        "",
-        *[f"- {item}" for item in OUT_OF_SCOPE],
-        "",
-        "## Model",
-        "",
-        "| field | value |",
-        "|---|---|",
-        f"| kind | `{kind}` |",
-        f"| schema version | {version} |",
-        f"| labels | {len(label_ids)}: {', '.join(f'`{label}`' for label in label_ids)} |",
-        f"| params | `{_cell(_compact(info.get('params') or {}))}` |",
-        f"| seed | {info.get('seed')} |",
-        f"| conversation risk | method `{risk_config.get('method')}`, alert rule `{risk_config.get('alert_rule')}`, "
-        f"threshold {_number(risk.get('threshold'))} (tuned for {risk_config.get('optimize')} on valid) |",
-        f"| MLflow run | {run_cell} |",
-        f"| MLflow model | `{inputs['record'].get('model_uri') or '—'}` |",
-    ]
-    for dataset in run.get("datasets") or []:
-        lines.append(
-            f"| {dataset.get('context') or 'input'} data | `{dataset['name']}` (MLflow digest `{dataset['digest']}`) |"
-        )
-    if version is not None and version != schema.version:
-        lines += [
-            "",
-            f"**The model was trained under schema version {version}; the current schema is version "
-            f"{schema.version}.** Label definitions below are the current ones.",
-        ]
-    thresholds = {label: _number(value) for label, value in (info.get("thresholds") or {}).items()}
-    lines += [
-        "",
-        f"## Labels (schema version {schema.version})",
-        "",
-        "Message labels describe what the message's author does; a message may carry several. Grounded in: "
-        f"{_sources_line(schema)}. Full rules and examples: `docs/codebook.md`.",
-        "",
-        *_labels_table(schema, label_ids, thresholds, header="decision threshold"),
-        "",
-        "## Evaluation",
-        "",
-        *_evaluation_lines(evaluations, label_ids, inputs.get("agreement")),
-        "",
-        "## Training",
-        "",
-        f"Settings (model.json): `{_cell(_compact(info.get('params') or {}))}`; seed {info.get('seed')}.",
-    ]
     history = info.get("training") or []
-    if history:
-        keys = sorted({k for row in history for k in row})
-        lines += ["", "Training history (model.json):", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(_plain(row.get(k)) for k in keys) + " |" for row in history]
-    languages = ", ".join(schema.languages)
-    lines += [
-        "",
-        "## Limits",
-        "",
-        "- Trained on synthetic data by default: template-generated conversations (`configs/synth`), non-explicit "
-        "by design. Real conversations differ in wording, pace and ambiguity, and can be explicit.",
-        "- `test` shares template families with training, so its figures measure fit to the generator's phrasing; "
-        "`heldout_families` (unseen phrasing) and `handwritten` (human-written text) are the honest figures.",
-        f"- Languages: {languages} only (English and French); any other language is out of scope.",
-        f"- The hand-written dev set is small ({HANDWRITTEN_SIZE}): its intervals are wide.",
-        "- Thresholds and the risk threshold are tuned on the synthetic validation split and may not transfer to "
-        "other text; a model sees text only, never intent, age or identity.",
-        "",
-    ]
-    return "\n".join(lines)
+    columns = sorted({k for row in history for k in row})
+    return {
+        "kind": info["kind"],
+        "model_dir": inputs["model_dir"],
+        "record_path": inputs["record_path"],
+        "metrics_dir": inputs["metrics_dir"],
+        "schema_version": schema.version,
+        "intended_use": INTENDED_USE,
+        "out_of_scope": OUT_OF_SCOPE,
+        "model_schema_version": info.get("schema_version"),
+        "label_ids": label_ids,
+        "params": info.get("params") or {},
+        "seed": info.get("seed"),
+        "risk": {
+            "method": risk_config.get("method"),
+            "alert_rule": risk_config.get("alert_rule"),
+            "threshold": risk.get("threshold"),
+            "optimize": risk_config.get("optimize"),
+        },
+        "run_id": run["run_id"],
+        "model_uri": inputs["record"].get("model_uri"),
+        "run_datasets": [
+            {"context": d.get("context") or "input", "name": d["name"], "digest": d["digest"]}
+            for d in run.get("datasets") or []
+        ],
+        "sources": _sources_line(schema),
+        "labels": label_rows(schema, label_ids, info.get("thresholds") or {}),
+        "evaluation": evaluation_context(
+            inputs["evaluations"], label_ids, inputs.get("agreement"), inputs["handwritten_size"]
+        ),
+        "history": {"columns": columns, "rows": [[row.get(k) for k in columns] for row in history]}
+        if history
+        else None,
+        "languages": schema.languages,
+        "handwritten_size": inputs["handwritten_size"],
+    }
+
+
+def model_card(inputs: dict[str, Any], schema: Schema) -> str:
+    """The model card (Markdown) from ``read_model_inputs`` (``templates/model_card.md.j2``)."""
+    return render("model_card.md.j2", **model_card_context(inputs, schema))
 
 
 # ------------------------------------------------------------------- data card
@@ -429,12 +399,15 @@ def read_data_inputs(
     counts = {"conversations": 0, "messages": 0, "multi_label": 0}
     variety: dict[str, Counter] = {field: Counter() for field in ("kind_language", *VARIETY_FIELDS)}
     lengths: list[int] = []
+    handwritten: Counter = Counter()  # the hand-written conversations by language
 
     def scanned():
         for conversation in corpus.iter_conversations(
             corpus_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids
         ):
             sources[conversation.source or "unknown"] += 1
+            if conversation.source == "handwritten":
+                handwritten[conversation.language or "unknown language"] += 1
             family = (conversation.meta or {}).get("template_family")
             if family:
                 families.add(str(family))
@@ -484,218 +457,154 @@ def read_data_inputs(
         "agreement_path": agreement_path,
         "overlap": read_json(Path(overlap_path), "an overlap report") if overlap_path else None,
         "overlap_path": overlap_path,
+        "handwritten_size": size_of(handwritten) if handwritten else None,
     }
 
 
-def data_card(inputs: dict[str, Any], schema: Schema, name: str) -> str:
-    """The data card (Markdown) from ``read_data_inputs``."""
+def data_card_context(inputs: dict[str, Any], schema: Schema, name: str) -> dict[str, Any]:
+    """What the data card shows, from ``read_data_inputs``."""
     import yaml
 
     from pipeline.data.stats import stats_markdown
 
     stats, sources, generator = inputs["stats"], inputs["sources"], inputs["generator"]
-    from_stats = f"`{inputs['stats_path']}`" if inputs["stats_path"] else "statistics computed from the corpus"
-    lines = [
-        f"# Data card: {name}",
-        "",
-        f"Generated by `grooming-risk card data` from `{inputs['corpus_path']}`, {from_stats}"
-        + (f", the generator settings in `{_shown(generator['path'])}`" if generator else "")
-        + f" and the schema (version {schema.version}). Do not edit by hand: rerun the command.",
-        "",
-        "## Intended use",
-        "",
-        DATA_INTENDED_USE,
-        "",
-        "## Provenance",
-        "",
-        "| source | conversations | provenance |",
-        "|---|---|---|",
-        *[f"| {source} | {n} | {PROVENANCE.get(source, OTHER_PROVENANCE)} |" for source, n in sources.items()],
-        "",
-    ]
-    if set(sources) <= NO_PERSONAL_DATA_SOURCES:
-        lines.append("Personal data: none. Every conversation, author id and name is invented.")
-    else:
-        lines.append(
-            "Personal data: sources other than synthetic and hand-written text come from real people; redaction at "
-            "ingestion reduces, but does not remove, what identifies them."
-        )
+    shown_generator = None
     if generator:
         settings = generator["synthesize"]
-        lines += [
-            "",
-            f"### Generator settings (`synthesize` in `{_shown(generator['path'])}`, seed `base.seed` = "
-            f"{generator['seed']})",
-            "",
-            "```yaml",
-            yaml.safe_dump(settings, sort_keys=False, allow_unicode=True).rstrip(),
-            "```",
-        ]
-        wanted = settings.get("conversations")
-        if wanted is not None and wanted != sources.get("synthetic"):
-            lines += [
-                "",
-                f"Note: these settings ask for {wanted} conversations and the corpus holds {sources.get('synthetic')} "
-                "synthetic ones: the settings may have changed since it was generated, or it is a subset.",
-            ]
-        if inputs["families"]:
-            lines += ["", f"Template families in the corpus (`meta.template_family`): {len(inputs['families'])}."]
-    body = stats_markdown(stats, str(inputs["corpus_path"])).splitlines()
-    body = body[1:] if body and body[0].startswith("# ") else body  # our own title instead
-    while body and not body[0].strip():
-        body = body[1:]
+        shown_generator = {
+            "path": _shown(generator["path"]),
+            "seed": generator["seed"],
+            "yaml": yaml.safe_dump(settings, sort_keys=False, allow_unicode=True).rstrip(),
+            "requested": settings.get("conversations"),
+            "families": len(inputs["families"]),
+        }
+    contents = stats_markdown(stats, str(inputs["corpus_path"])).splitlines()
+    contents = contents[1:] if contents and contents[0].startswith("# ") else contents  # our own title instead
+    while contents and not contents[0].strip():
+        contents = contents[1:]
     messages = stats.get("messages") or 0
     distinct = stats.get("distinct_messages") or 0
-    risk = stats.get("risk") or {}
-    risky = risk.get("1", 0)
-    lines += [
-        "",
-        "## Contents",
-        "",
-        *body,
-        "",
-        f"## Labels (schema version {schema.version})",
-        "",
-        "Message labels describe what the message's author does (multi-label; `[]` means annotated, no "
-        f"behaviour). Grounded in: {_sources_line(schema)}.",
-        "",
-        *_labels_table(
+    return {
+        "name": name,
+        "corpus_path": inputs["corpus_path"],
+        "stats_path": inputs["stats_path"],
+        "schema_version": schema.version,
+        "intended_use": DATA_INTENDED_USE,
+        "provenance": [
+            {"source": source, "conversations": n, "text": PROVENANCE.get(source, OTHER_PROVENANCE)}
+            for source, n in sources.items()
+        ],
+        "no_personal_data": set(sources) <= NO_PERSONAL_DATA_SOURCES,
+        "generator": shown_generator,
+        "synthetic": sources.get("synthetic"),
+        "contents": contents,
+        "sources": _sources_line(schema),
+        "labels": label_rows(
             schema,
             schema.label_ids,
-            {label: str((stats["labels"].get(label) or {}).get("messages", 0)) for label in schema.label_ids},
-            header="messages",
+            {label: (stats["labels"].get(label) or {}).get("messages", 0) for label in schema.label_ids},
         ),
-        "",
-        *_variety_lines(inputs),
-        *_agreement_lines(inputs, schema),
-        *_overlap_lines(inputs),
-        "## Limits",
-        "",
-        f"- Languages: {', '.join(stats.get('languages') or {}) or '—'} (the schema covers "
-        f"{', '.join(schema.languages)} only: English and French).",
-        f"- Balance: {risky} of {stats.get('conversations')} conversations are risky (label 1); the mix of kinds is "
-        "a setting of the corpus, not the prevalence of grooming anywhere.",
-    ]
-    if sources.get("synthetic"):
-        share = f"{distinct / messages:.1%}" if messages else "—"
-        noise = (generator or {}).get("synthesize", {}).get("label_noise")
-        lines += [
-            f"- Synthetic text repeats its templates: {distinct} distinct texts among {messages} messages ({share}). "
-            "Conversation-level splits share phrasing; use `split --by family` or `heldout_families` to measure "
-            "generalisation, and the hand-written dev set for the distance to human text.",
-            "- Non-explicit by design: real conversations can be explicit, abrupt or ambiguous in ways no template "
-            "is; a model trained here has not seen them.",
-            f"- Gold labels come from the generator (label noise setting: {noise}); they are as right as the "
-            "templates' labels, which follow the codebook.",
-        ]
-    if "handwritten" in sources:
-        lines.append(f"- The hand-written dev set is small ({HANDWRITTEN_SIZE}): figures on it have wide intervals.")
-    if "authored" in sources:
-        lines += [
-            "- Invented by the project's contributors, not real chats: it shows whether a model recognises the "
-            "behaviours of the codebook in natural, coherent, varied human-style writing it was not built from; it "
-            "cannot show how models fare on real offenders, real children, other languages or platforms, or how "
-            "common any behaviour is.",
-            "- Writers knew the codebook's behaviours and wrote to briefs: cues may be more frequent and more "
-            "recognisable than in real chat, and each writer has habits a model can learn (hence the split by "
-            "writer).",
-            "- The gold labels are annotators' judgements: read every model figure against their agreement and "
-            "their own F1 against the gold above (the ceiling). The annotators were AI helper agents built on one "
-            "language model, each seeing only the codebook and the text: their agreement is likely higher than "
-            "two human annotators would reach, because they share one way of reading the codebook.",
-        ]
-    lines.append("")
-    return "\n".join(lines)
+        "variety": variety_context(inputs),
+        "agreement": agreement_context(inputs, schema),
+        "overlap": overlap_context(inputs),
+        "limits": {
+            "languages": list(stats.get("languages") or {}),
+            "schema_languages": schema.languages,
+            "risky": (stats.get("risk") or {}).get("1", 0),
+            "conversations": stats.get("conversations"),
+            "distinct": distinct,
+            "messages": messages,
+            "distinct_share": distinct / messages if messages else None,
+            "label_noise": (generator or {}).get("synthesize", {}).get("label_noise"),
+        },
+        "handwritten_size": inputs["handwritten_size"],
+        "authored": "authored" in sources,
+    }
 
 
-def _count_table(title: str, counter: Counter) -> list[str]:
+def data_card(inputs: dict[str, Any], schema: Schema, name: str) -> str:
+    """The data card (Markdown) from ``read_data_inputs`` (``templates/data_card.md.j2``)."""
+    return render("data_card.md.j2", **data_card_context(inputs, schema, name))
+
+
+def _count_rows(field: str, counter: Counter) -> list[dict[str, Any]]:
     total = sum(counter.values())
-    rows = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    if title == "child_age":
-        rows = sorted(counter.items())
-    return [
-        f"| {title.replace('_', ' ')} | conversations |",
-        "|---|---|",
-        *[f"| {value} | {n} ({n / total:.0%}) |" for value, n in rows],
-        "",
-    ]
+    rows = (
+        sorted(counter.items())
+        if field == "child_age"
+        else sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    )
+    return [{"value": value, "count": n, "share": n / total} for value, n in rows]
 
 
-def _variety_lines(inputs: dict[str, Any]) -> list[str]:
+def variety_context(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """An authored corpus's variety: lengths, kinds by language, and a count per ``VARIETY_FIELDS``."""
     variety = inputs.get("variety")
     if not variety:
-        return []
+        return None
     lengths = np.array(inputs["lengths"])
     kinds = sorted({k for k, _ in variety["kind_language"]})
     languages = sorted({lang for _, lang in variety["kind_language"]})
-    lines = [
-        "## Variety",
-        "",
-        f"Conversation lengths: {lengths.min()} to {lengths.max()} messages (median {int(np.median(lengths))}); "
-        f"{inputs['multi_label_messages']} messages carry two labels or more.",
-        "",
-        "| kind | " + " | ".join(languages) + " | total |",
-        "|---|" + "---|" * (len(languages) + 1),
-    ]
+    rows = []
     for kind in kinds:
-        cells = [variety["kind_language"].get((kind, lang), 0) for lang in languages]
-        lines.append(f"| {kind} | " + " | ".join(map(str, cells)) + f" | {sum(cells)} |")
-    lines.append("")
-    for field in VARIETY_FIELDS:
-        if variety[field]:
-            lines += _count_table(field, variety[field])
-    return lines
+        counts = [variety["kind_language"].get((kind, lang), 0) for lang in languages]
+        rows.append({"kind": kind, "counts": counts, "total": sum(counts)})
+    return {
+        "shortest": int(lengths.min()),
+        "longest": int(lengths.max()),
+        "median": int(np.median(lengths)),
+        "multi_label": inputs["multi_label_messages"],
+        "languages": languages,
+        "kinds": rows,
+        "tables": [
+            {"title": field.replace("_", " "), "rows": _count_rows(field, variety[field])}
+            for field in VARIETY_FIELDS
+            if variety[field]
+        ],
+    }
 
 
-def _agreement_lines(inputs: dict[str, Any], schema: Schema) -> list[str]:
+def agreement_context(inputs: dict[str, Any], schema: Schema) -> dict[str, Any] | None:
+    """The agreement report's figures per label: alpha, positive ratings, each annotator's F1 against the gold."""
     report = inputs.get("agreement")
     if not report:
-        return []
+        return None
     gold = report.get("against_gold") or {}
     annotators = list(gold)
-    lines = [
-        f"## Agreement between annotators (`{_shown(inputs['agreement_path'])}`)",
-        "",
-        f"{report.get('tasks_annotated_by_two_or_more')} conversations labelled by two annotators each; "
-        "Krippendorff's alpha (nominal) over messages; each annotator's F1 against the adjudicated gold.",
-        "",
-        "| label | alpha | positive ratings | " + " | ".join(f"F1 {a}" for a in annotators) + " |",
-        "|---|---|---|" + "---|" * len(annotators),
-    ]
+    rows = []
     for label in schema.label_ids:
         figure = report["labels"].get(label) or {}
-        cells = [_number((gold[a]["labels"].get(label) or {}).get("f1")) for a in annotators]
-        lines.append(
-            f"| `{label}` | {_number(figure.get('alpha'))} | {figure.get('positive_ratings', '—')} | "
-            + " | ".join(cells)
-            + " |"
+        rows.append(
+            {
+                "label": label,
+                "alpha": figure.get("alpha"),
+                "positive_ratings": figure.get("positive_ratings", "—"),
+                "f1": [(gold[a]["labels"].get(label) or {}).get("f1") for a in annotators],
+            }
         )
-    risk = report.get("risk") or {}
-    lines += ["", f"Conversation risk: alpha {_number(risk.get('alpha'))}.", ""]
-    return lines
+    return {
+        "path": _shown(inputs["agreement_path"]),
+        "tasks": report.get("tasks_annotated_by_two_or_more"),
+        "annotators": annotators,
+        "rows": rows,
+        "risk_alpha": (report.get("risk") or {}).get("alpha"),
+    }
 
 
-def _overlap_lines(inputs: dict[str, Any]) -> list[str]:
+def overlap_context(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The overlap report's figures: near duplicates inside the corpus, and against another one."""
     report = inputs.get("overlap")
     if not report:
-        return []
-    inside = report["inside"]
-    lines = [
-        f"## Overlap checks (`{_shown(inputs['overlap_path'])}`)",
-        "",
-        f"{report['messages_compared']} messages of at least {report['settings']['min_chars']} characters compared "
-        f"(character 5-gram Jaccard >= {report['settings']['threshold']} is a near duplicate).",
-        "",
-        f"- Inside the corpus: {inside['near_or_exact_duplicate_messages']} messages are an exact or near "
-        f"duplicate of another ({inside['share_of_compared']:.2%}).",
-    ]
-    if "against" in report:
-        a = report["against"]
-        lines.append(
-            f"- Against `{report.get('against_corpus')}`: {a['exact_messages']} exact and {a['near_messages']} near "
-            f"matches ({a['share_of_compared']:.2%} of the compared messages)."
-        )
-    return [*lines, ""]
+        return None
+    return {
+        "path": _shown(inputs["overlap_path"]),
+        "compared": report["messages_compared"],
+        "min_chars": report["settings"]["min_chars"],
+        "threshold": report["settings"]["threshold"],
+        "inside": report["inside"],
+        "against": report["against"] if "against" in report else None,
+        "against_corpus": report.get("against_corpus"),
+    }
 
 
 # ---------------------------------------------------------------------- command line

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.annotate.controls import LS_DIALOGUE, LS_FLAGS, LS_KIND, LS_MESSAGE_LABELS, LS_RISK  # noqa: F401
 from pipeline.core.io import write_text_atomic
+from pipeline.reporting.render import render
 from pipeline.schema import Label, Schema
 
 CODEBOOK = "codebook.md"
@@ -120,170 +121,23 @@ def label_studio_config(schema: Schema) -> str:
 # -------------------------------------------------------------------- codebook
 
 
-def _bullets(items: list[str]) -> str:
-    return "\n".join(f"- {item}" for item in items)
+CODEBOOK_LANGUAGES = [("en", "English"), ("fr", "Français")]  # the examples' languages, in order
 
 
-def _example_lines(examples) -> list[str]:
-    lines = []
-    for example in examples:
-        labels = ", ".join(f"`{lab}`" for lab in example.labels) or "`[]`"
-        note = f" *{example.note}*" if example.note else ""
-        lines.append(f"- “{example.text}” → {labels}.{note}")
-    return lines
+def codebook_context(schema: Schema) -> dict[str, Any]:
+    """What the codebook template lays out: the schema, and each label's sources looked up."""
+    return {
+        "schema": schema,
+        "languages": CODEBOOK_LANGUAGES,
+        "label_sources": {
+            label.id: [(ref, schema.source(ref.source)) for ref in label.sources] for label in schema.labels
+        },
+    }
 
 
 def codebook_markdown(schema: Schema) -> str:
-    """Annotator guidelines, readable on their own."""
-    g = schema.guidelines
-    out: list[str] = [
-        f"# Annotation codebook — grooming-risk schema version {schema.version}",
-        "",
-        "Generated from `configs/schema.yaml` by `grooming-risk schema export`; edit the YAML, not this file.",
-        "",
-        "This codebook tells annotators how to mark, message by message, the behaviours that "
-        "child-protection organisations (ECPAT, GSMA) document in online grooming and sextortion. "
-        "It is a research instrument: labels describe text, they are not findings about people.",
-        "",
-        "## How to annotate",
-        "",
-        f"- **Unit.** {g.unit}",
-        f"- **Author.** {g.author_rule}",
-        f"- **Several labels.** {g.multi_label}",
-        f"- **The child's messages.** {g.child_messages}",
-        f"- **Context.** {g.context}",
-        "",
-        "### Decision order for ambiguous cases",
-        "",
-        *[f"{i}. {step}" for i, step in enumerate(g.decision_order, start=1)],
-        "",
-        "## Labels at a glance",
-        "",
-        "| id | English | Français | group | usual phase |",
-        "|---|---|---|---|---|",
-        *[
-            f"| `{lab.id}` | {lab.name.en} | {lab.name.fr} | {lab.group} | {lab.progression.phase} |"
-            for lab in schema.labels
-        ],
-        "",
-        "Core labels are the stages of the design card; extended labels are further indicators "
-        "documented in the same sources.",
-        "",
-    ]
-    for label in schema.labels:
-        out += [
-            f"## `{label.id}` — {label.name.en} / {label.name.fr}",
-            "",
-            f"*Group:* {label.group}. *Usual phase:* {label.progression.phase}. {label.progression.note}",
-            "",
-            f"**Definition.** {label.definition.en}",
-            "",
-            f"**Définition.** {label.definition.fr}",
-            "",
-            "**Label it when:**",
-            "",
-            _bullets(label.include),
-            "",
-            "**Do not label it when:**",
-            "",
-            _bullets(label.exclude),
-            "",
-        ]
-        for lang, title in (("en", "English"), ("fr", "Français")):
-            examples = label.examples[lang]
-            out += [
-                f"**Examples ({title}).** Positive:",
-                "",
-                *_example_lines(examples.positive),
-                "",
-                "Hard negatives (not this label):",
-                "",
-                *_example_lines(examples.hard_negative),
-                "",
-            ]
-        out += ["**Sources.**", ""]
-        for ref in label.sources:
-            source = schema.source(ref.source)
-            point = f": {ref.point}" if ref.point else ""
-            out.append(f"- {source.publisher}, *{source.title}* (`{source.file}`), section “{ref.section}”{point}")
-        out.append("")
-
-    conv = schema.conversation
-    out += [
-        "## Conversation level",
-        "",
-        f"**Risk (`label`).** {conv.label.definition.en}",
-        "",
-        f"*Français :* {conv.label.definition.fr}",
-        "",
-        conv.label.rule,
-        "",
-        "| value | English | Français |",
-        "|---|---|---|",
-        *[f"| `{v.value}` | {v.name.en} | {v.name.fr} |" for v in conv.label.values],
-        "",
-        "**Kind (`kind`).**",
-        "",
-        "| id | risk | definition |",
-        "|---|---|---|",
-        *[f"| `{k.id}` | {'—' if k.risk is None else k.risk} | {k.definition.en} |" for k in conv.kinds],
-        "",
-        "**Alarm signals (`flags`), for triage.** Optional; tick every one that the conversation shows. "
-        "Any of them calls for the standard referral procedure (law enforcement, child protection services).",
-        "",
-        "| id | English | Français | definition |",
-        "|---|---|---|---|",
-        *[f"| `{f.id}` | {f.name.en} | {f.name.fr} | {f.definition.en} |" for f in conv.flags],
-        "",
-        "## Labelling in Label Studio",
-        "",
-        "The project exports a labeling config (`labelstudio.xml`) built from this codebook. Each task is "
-        "one whole conversation: the dialogue on the left (author, then message, in order), the labels "
-        "on the right.",
-        "",
-        "1. Read the whole dialogue on the left first.",
-        "2. To label a message, first click every label that applies in the *Message labels* panel, then "
-        "select the message's text (a few words are enough; the label applies to the whole message). Hover a "
-        "label to see its definition. To add or remove a label later, click the highlighted region and change "
-        "its labels. A selection that runs over several messages gives its labels to each of them, so select "
-        "one message at a time unless they all show the behaviour. A message you do not select is recorded as "
-        "`[]` (annotated, no behaviour): in a submitted task, every message counts as judged.",
-        "3. Judge the *Conversation risk* (required), the *Kind* and any *Alarm signals*.",
-        "4. **Submit** when you have judged the whole conversation. Use the comment box for anything you are "
-        "unsure of; it is read during adjudication. To change a submitted task, open it again and **Update** "
-        "your annotation rather than submitting a second one (only your latest counts).",
-        "5. **Skip** a task you cannot judge (a language you do not read, a conversation you know, content "
-        "you must not see): a skipped task counts for nobody and is listed for review, never silently "
-        "dropped. Drafts that are never submitted are not exported.",
-        "",
-        "**Pre-annotations.** Tasks may arrive with a model's suggestions already drawn (*predictions*: the "
-        "message labels over the model's thresholds and a conversation risk). They are hypotheses, often "
-        "wrong, never evidence: check each one, delete the wrong ones, add what the model missed, and judge "
-        "the risk yourself. Accepting a suggestion unchecked makes agreement figures meaningless.",
-        "",
-        "**Next batches.** Tasks chosen by `annotate select` carry a `focus` column in the Data Manager: the "
-        "messages the model was least sure of. Label the whole conversation as usual, with extra care on "
-        "those messages.",
-        "",
-        "Every annotator's labels are kept. Where annotators differ, a rule decides the final labels "
-        "(majority by default) and the ties go to a review list; agreement figures (Krippendorff's alpha, "
-        "Cohen's kappa) are computed per label.",
-        "",
-        "## Sources",
-        "",
-        *[
-            f"- `{s.id}`: {s.publisher}, *{s.title}*, file `{s.file}`; sections: {', '.join(s.sections)}"
-            for s in schema.sources
-        ],
-        "",
-        "The sources are in French; this codebook paraphrases them.",
-        "",
-        "## Changelog",
-        "",
-        *[f"- **Version {e.version}** ({e.date}): " + " ".join(e.changes) for e in schema.changelog],
-        "",
-    ]
-    return "\n".join(out)
+    """Annotator guidelines, readable on their own (``templates/codebook.md.j2``)."""
+    return render("codebook.md.j2", **codebook_context(schema))
 
 
 # ---------------------------------------------------------------------- export
