@@ -113,9 +113,14 @@ CHANGES = {
 }
 
 
+@pytest.fixture(scope="module")
+def before(project) -> dict[str, set[str]]:
+    return _status(project)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("changed", list(CHANGES))
-def test_dvc_status_names_exactly_the_stages_that_run_a_change(project, changed):
-    before = _status(project)
+def test_dvc_status_names_exactly_the_stages_that_run_a_change(project, before, changed):
     stale = _naming(before, changed)
     if stale:
         pytest.fail(f"dvc.lock is out of date for {changed} ({sorted(stale)}): run `dvc repro` and commit dvc.lock")
