@@ -114,13 +114,18 @@ CHANGES = {
 
 
 @pytest.fixture(scope="module")
+def stages(project) -> list[str]:
+    return _stages(project)
+
+
+@pytest.fixture(scope="module")
 def before(project) -> dict[str, set[str]]:
     return _status(project)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("changed", list(CHANGES))
-def test_dvc_status_names_exactly_the_stages_that_run_a_change(project, before, changed):
+def test_dvc_status_names_exactly_the_stages_that_run_a_change(project, before, stages, changed):
     stale = _naming(before, changed)
     if stale:
         pytest.fail(f"dvc.lock is out of date for {changed} ({sorted(stale)}): run `dvc repro` and commit dvc.lock")
@@ -136,7 +141,6 @@ def test_dvc_status_names_exactly_the_stages_that_run_a_change(project, before, 
         named = _naming(_status(project), changed)
     finally:
         path.write_bytes(original)
-    stages = _stages(project)
     expected = {
         s
         for s in stages
