@@ -96,11 +96,17 @@ def test_repeat_conversations_keeps_ids_unique_and_zero_means_none():
 
 def test_authored_valid_is_always_tuned_on_whole(tmp_path):
     """max_valid_conversations samples the synthetic valid set; authored_valid is added whole."""
+    from pipeline.config.models import LexiconSettings
     from pipeline.models.lexicon import LexiconModel
 
     seen = {}
 
+    class SpySettings(LexiconSettings):  # the setting the slow kinds have (embed, transformer, ensemble)
+        max_valid_conversations: int | None = None
+
     class Spy(LexiconModel):
+        settings_class = SpySettings
+
         def tune(self, valid, probabilities=None, thresholds_from=None):
             seen["ids"] = [c.conversation_id for c in valid]
             super().tune(valid, probabilities, thresholds_from)
