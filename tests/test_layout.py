@@ -39,7 +39,8 @@ def test_the_readme_layout_lists_every_package_folder_and_only_those():
 
 
 def test_the_readme_layout_names_the_top_level_folders_that_exist():
-    listed = set(re.findall(r"^(\w+)/", _layout_block(), flags=re.M))
+    outputs = {"models", "metrics", "plots"}  # made by `make run` (DVC outputs, git-ignored): absent in a clone
+    listed = set(re.findall(r"^(\w+)/", _layout_block(), flags=re.M)) - outputs
     for folder in listed:
         assert (REPO / folder).is_dir(), f"README's layout names {folder}/, which does not exist"
 
