@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,21 @@ def small_pipeline_outputs(tmp_path_factory) -> dict[str, Path]:
     from tests import small_outputs
 
     return small_outputs.build(tmp_path_factory.mktemp("small-outputs"))
+
+
+def copy_project(dest: Path) -> Path:
+    """A clean clone-like copy of the repository at ``dest``: tracked and untracked-but-not-ignored
+    files only (no outputs, no venvs, no MLflow store)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest

@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import BIN, REPO
+from tests.conftest import BIN, copy_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """The tracked files (what a clone has) plus dvc.lock; no outputs, no MLflow store."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    dest = tmp_path_factory.mktemp("deps") / "project"
-    for name in filter(None, files):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    dest = copy_project(tmp_path_factory.mktemp("deps") / "project")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)  # DVC reads .gitignore in a git repo
     return dest
 
@@ -81,6 +68,17 @@ def _change_one_function(path) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+SCHEMA_READERS = (
+    "schema",
+    "synthesize",
+    "corpus_stats@",
+    "ingest",
+    "train@",
+    "ensemble",
+    "evaluate@",
+    "cards@",
+    "data_cards@",
+)
 CHANGES = {
     # path: stage names (or name prefixes) that run it
     "pipeline/models/risk.py": ("train@", "ensemble", "evaluate@"),
@@ -88,28 +86,8 @@ CHANGES = {
     # one model kind: its training, the ensemble that loads it, its evaluations. The ensemble's own
     # evaluations follow through models/ensemble, whose model.json records its members' code hash.
     "pipeline/models/tfidf/__init__.py": ("train@tfidf", "ensemble", "evaluate@tfidf-"),
-    "pipeline/schema/__init__.py": (
-        "schema",
-        "synthesize",
-        "corpus_stats@",
-        "ingest",
-        "train@",
-        "ensemble",
-        "evaluate@",
-        "cards@",
-        "data_cards@",
-    ),
-    "configs/schema.yaml": (
-        "schema",
-        "synthesize",
-        "corpus_stats@",
-        "ingest",
-        "train@",
-        "ensemble",
-        "evaluate@",
-        "cards@",
-        "data_cards@",
-    ),
+    "pipeline/schema/__init__.py": SCHEMA_READERS,
+    "configs/schema.yaml": SCHEMA_READERS,
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections import Counter
 
@@ -13,7 +12,7 @@ import yaml
 
 from pipeline.data import corpus
 from pipeline.reporting.exports import render_exports
-from tests.conftest import BIN, REPO
+from tests.conftest import BIN, copy_project
 
 
 def _mlflow_runs(db):
@@ -45,19 +44,7 @@ def _thin_authored(path, per_writer: int) -> None:
 @pytest.fixture
 def project_copy(tmp_path):
     """A clean clone-like copy: tracked and untracked-but-not-ignored files only."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    dest = tmp_path / "project"
-    for name in filter(None, files):
-        src = REPO / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+    dest = copy_project(tmp_path / "project")
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
