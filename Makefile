@@ -26,9 +26,13 @@ ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath mlflow.db)" \
 		--default-artifact-root "file://$(abspath mlartifacts)" --host 127.0.0.1 --port 5000
 
+# One pytest worker a core (at most 4), a test file at a time: the real DVC runs (one file,
+# scheduled first) take one core while the rest of the suite runs on the other. One BLAS/torch
+# thread a worker, so that the workers do not fight over the cores. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev $(LS_VENV)/.installed
-	LABEL_STUDIO_PYTHON="$(abspath $(LS_VENV))/bin/python" PATH="$(abspath $(BIN)):$$PATH" \
-		$(BIN)/python -m pytest
+	LABEL_STUDIO_PYTHON="$(abspath $(LS_VENV))/bin/python" PATH="$(abspath $(BIN)):$$PATH" OMP_NUM_THREADS=1 \
+		$(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 # Speed and memory figures (never asserted by tests): reports/bench/*.json
 bench: $(VENV)/.installed

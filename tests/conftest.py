@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ VENDORED_SAMPLE = REPO / "tests" / "data" / "sample.jsonl"
 BIN = Path(sys.executable).parent
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real console script, as a user would."""
+def run_console_script(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``grooming-risk`` console script in a process of its own, as a user would.
+    For what only a fresh process shows: the entry point, byte-identical output across processes
+    (another hash seed), the terminal (progress bars)."""
     return subprocess.run(
         [str(BIN / "grooming-risk"), *map(str, args)],
         capture_output=True,
@@ -22,6 +25,43 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
         cwd=cwd or REPO,
         env=env,
     )
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command of the CLI in this process: the same Typer app, arguments, exit status,
+    stdout and stderr as the console script, without paying its start-up (torch, MLflow,
+    scikit-learn imports: seconds a command) again for every call.
+
+    ``env`` replaces the environment and ``cwd`` the working directory for the call only. An
+    exception that escapes a command is written to stderr as the interpreter would print it, so
+    that tests of "a clear error, no traceback" see what a user would see."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        os.chdir(cwd or REPO)
+        result = CliRunner().invoke(app, [str(arg) for arg in args], prog_name="grooming-risk")
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["grooming-risk", *map(str, args)], result.exit_code, result.stdout, stderr)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``scheduled_first`` (the real DVC runs) come first: under ``make test``
+    (pytest-xdist, ``--dist loadfile``) their file goes to one worker at once and the rest of the
+    suite spreads over the others, instead of the longest file starting last. A stable sort: the
+    order is the same on every worker."""
+    items.sort(key=lambda item: item.get_closest_marker("scheduled_first") is None)
 
 
 @pytest.fixture(scope="session")

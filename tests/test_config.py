@@ -8,7 +8,7 @@ import yaml
 from pipeline.config import ParamsError, load_params
 from pipeline.config.models import MODEL_SETTINGS, TfidfSettings, TransformerSettings
 from pipeline.experiments.train import training_settings
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_console_script
 
 PARAMS = REPO / "params.yaml"
 
@@ -60,7 +60,7 @@ def test_an_unknown_key_is_refused_with_file_line_and_the_closest_key(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    result = run_cli("params", "check", str(path))
+    result = run_console_script("params", "check", str(path))  # the installed entry point, in a process
     assert result.returncode == 1
     assert f"{path}:{c_line}: tfidf.Cee: unknown key; did you mean 'C'?" in result.stderr
     assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -11,7 +12,7 @@ from pipeline.data import corpus
 from pipeline.data.corpus import Conversation, Message
 from pipeline.data.split import leakage_report, split_corpus
 from pipeline.data.synth.generator import SynthConfig, synthesize
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_console_script
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,9 @@ def test_each_mode_leaks_nothing_it_promises(by, synthetic, tmp_path):
 def test_split_by_conversation_sizes_and_determinism(synthetic, tmp_path):
     args = ("split", synthetic, "--by", "conversation", "--seed", "5", "--report-dir", tmp_path / "r")
     assert run_cli(*args, "--out-dir", tmp_path / "a").returncode == 0
-    assert run_cli(*args, "--out-dir", tmp_path / "b").returncode == 0
+    # and in another process, with another hash seed
+    env = {**os.environ, "PYTHONHASHSEED": "3"}
+    assert run_console_script(*args, "--out-dir", tmp_path / "b", env=env).returncode == 0
     for name in ("train", "valid", "test"):
         assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (tmp_path / "b" / f"{name}.jsonl").read_bytes()
     sizes = {n: len(corpus.read_conversations(tmp_path / "a" / f"{n}.jsonl")) for n in ("train", "valid", "test")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
@@ -23,7 +24,7 @@ from pipeline.data.synth.grammar import (
     parse_template,
 )
 from pipeline.data.synth.noise import NOISE_EMOJI, NoiseRates, add_noise
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_console_script
 
 LANGUAGES = ("en", "fr")
 
@@ -90,9 +91,11 @@ def test_grammar_check_command():
 
 
 def test_same_seed_same_bytes_other_seed_other_corpus(tmp_path):
+    """The same seed gives the same bytes in another process (another hash seed) too."""
     args = ("synthesize", "--params", REPO / "params.yaml", "--conversations", "40")
-    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        result = run_cli(*args, "--seed", seed, "--out", tmp_path / f"{name}.jsonl")
+    for name, seed, run in (("a", 7, run_cli), ("b", 7, run_console_script), ("c", 8, run_cli)):
+        env = {**os.environ, "PYTHONHASHSEED": "1"} if run is run_console_script else None
+        result = run(*args, "--seed", seed, "--out", tmp_path / f"{name}.jsonl", env=env)
         assert result.returncode == 0, result.stderr
     a, b, c = ((tmp_path / f"{n}.jsonl").read_bytes() for n in "abc")
     assert a == b

