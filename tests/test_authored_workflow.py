@@ -237,7 +237,7 @@ def test_adjudicate_refuses_to_overwrite_its_input(tmp_path):
     decisions.write_text('{"conversation_id": "c1"}\n', encoding="utf-8")
     before = data.read_bytes()
     result = run_cli("annotate", "adjudicate", "--data", data, "--decisions", decisions, "--out", data)
-    assert result.returncode == 1 and "would overwrite an input" in result.stderr
+    assert result.returncode == 1 and "--out is the input --data itself" in result.stderr
     assert data.read_bytes() == before
 
 

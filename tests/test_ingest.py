@@ -252,7 +252,7 @@ def test_hugging_face_datasets_from_disk_and_from_files(tmp_path):
     frame.to_json(tmp_path / "rows.jsonl", orient="records", lines=True)
     results = []
     for source in (tmp_path / "saved", tmp_path / "rows.jsonl"):
-        out = tmp_path / f"{source.stem}.jsonl"
+        out = tmp_path / f"ingested-{source.stem}.jsonl"  # not rows.jsonl: that is the input
         result = run_cli("ingest", "hf", source, "--out", out, *COLUMN_ARGS)
         assert result.returncode == 0, result.stderr
         results.append(corpus.read_conversations(out))

@@ -77,7 +77,7 @@ def export_command(
     from pipeline.core.io import write_text_atomic
     from pipeline.schema import load_schema
 
-    with user_errors():
+    with user_errors(inputs={"--data": data}, outputs={"--out": out}):
         loaded = load_schema(schema)
         conversations = _read(data, loaded)
         fitted = _load_model(model) if model else None
@@ -117,7 +117,10 @@ def import_command(
     from pipeline.data.corpus import write_conversations
     from pipeline.schema import load_schema
 
-    with user_errors():
+    with user_errors(
+        inputs={"EXPORT": export, "--data": data, "--annotators": annotators, "--params": params},
+        outputs={"--out": out},
+    ):
         config = load_annotate_config(
             params,
             adjudication=adjudication.value if adjudication else None,
@@ -157,9 +160,7 @@ def adjudicate_command(
     from pipeline.data.corpus import write_conversations
     from pipeline.schema import load_schema
 
-    with user_errors():
-        if out.resolve() in (data.resolve(), decisions.resolve()):
-            raise PipelineError(f"--out {out}: would overwrite an input; choose another file")
+    with user_errors(inputs={"--data": data, "--decisions": decisions}, outputs={"--out": out}):
         loaded = load_schema(schema)
         conversations = _read(data, loaded)
         found = read_decisions(decisions, {c.conversation_id: c for c in conversations}, loaded)
@@ -252,7 +253,7 @@ def select_command(
     from pipeline.core.io import write_text_atomic
     from pipeline.schema import load_schema
 
-    with user_errors():
+    with user_errors(inputs={"--data": data}, outputs={"--out": out}):
         config = load_annotate_config(
             params, strategy=strategy.value if strategy else None, per_conversation=per_conversation
         )

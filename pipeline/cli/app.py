@@ -21,12 +21,21 @@ card_app = typer.Typer(help="Model cards and data cards generated from the pipel
 app.add_typer(card_app, name="card")
 
 
+# Set by --debug (or GROOMING_RISK_DEBUG=1): an unexpected error shows its traceback (main()).
+debug_requested = False
+
+
 @app.callback()
 def _global_options(
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bars (they are drawn on stderr only when it is a terminal)."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an unexpected error, show the Python traceback (for a bug report)."
+    ),
 ) -> None:
     from pipeline.core.progress import set_quiet
 
+    global debug_requested
     set_quiet(quiet)
+    debug_requested = debug

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
@@ -14,11 +15,51 @@ SchemaOption = typer.Option(
 )
 
 
+PathsByOption = Mapping[str, "Path | Iterable[Path] | None"]
+
+
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn input errors into a clear message on stderr and exit status 1 (no traceback)."""
+def user_errors(inputs: PathsByOption | None = None, outputs: PathsByOption | None = None) -> Iterator[None]:
+    """Turn input errors into a clear message on stderr and exit status 1 (no traceback).
+
+    ``inputs`` and ``outputs`` name, by option, the paths the command reads and the paths it
+    writes or replaces (a file, or a folder written whole). Before any work, an output that would
+    overwrite or delete an input is refused (see ``refuse_overwriting_inputs``)."""
     try:
+        refuse_overwriting_inputs(inputs or {}, outputs or {})
         yield
     except PipelineError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
+
+
+def _paths(value: Path | Iterable[Path] | None) -> list[Path]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, Path)) else [Path(p) for p in value]
+
+
+def refuse_overwriting_inputs(inputs: PathsByOption, outputs: PathsByOption) -> None:
+    """Refuse an output that is an input, lies inside an input folder, or is a folder that holds
+    an input (writing it would replace the input). Paths are compared resolved (links followed)."""
+    sources = [(name, path, path.resolve()) for name, value in inputs.items() for path in _paths(value)]
+    for out_name, value in outputs.items():
+        for out in _paths(value):
+            target = out.resolve()
+            for in_name, source_path, source in sources:
+                if target == source:
+                    why = f"is the input {in_name} itself"
+                elif source in target.parents and source.is_dir():
+                    why = f"is inside the input folder {in_name} ({source_path})"
+                elif target in source.parents:
+                    why = f"is a folder that holds the input {in_name} ({source_path}) and would replace it"
+                else:
+                    continue
+                raise PipelineError(
+                    f"{out}: {out_name} {why}; nothing was read or written (choose another output path)"
+                )
+
+
+def local_path(reference: str) -> Path | None:
+    """A ``--model`` reference as a local path; None for an MLflow URI (``runs:/``, ``models:/``...)."""
+    return None if "://" in reference or reference.startswith(("runs:/", "models:/")) else Path(reference)

@@ -85,7 +85,7 @@ def convert(
 ) -> None:
     """Validate a corpus and write it as normalised JSONL, a Parquet message table, or a
     Hugging Face dataset directory (``save_to_disk``). Nothing is written if the input is bad."""
-    with user_errors():
+    with user_errors(inputs={"FILE": file, "--schema": schema}, outputs={"--out": out}):
         loaded = load_schema(schema)
         fmt = to or _guess_format(out)
         conversations = corpus.read_conversations(file, label_ids=loaded.label_ids, flag_ids=loaded.flag_ids)
@@ -110,7 +110,7 @@ def synthesize(
     from pipeline.data.synth.generator import SynthConfig
     from pipeline.data.synth.generator import synthesize as generate
 
-    with user_errors():
+    with user_errors(inputs={"--params": params}, outputs={"--out": out}):
         loaded = load_params(params)
         settings = loaded.synthesize.model_dump()
         if conversations is not None:
@@ -137,7 +137,10 @@ def corpus_stats_command(
     from pipeline.core.io import write_text_atomic
     from pipeline.data.stats import corpus_stats, stats_markdown
 
-    with user_errors():
+    with user_errors(
+        inputs={"FILE": file},
+        outputs={"--out-dir": [out_dir / f"corpus_stats_{name or file.stem}{ext}" for ext in (".json", ".md")]},
+    ):
         loaded = load_schema(schema)
         stem = f"corpus_stats_{name or file.stem}"
         stats = corpus_stats(
@@ -165,7 +168,10 @@ def overlap_command(
     from pipeline.core.io import write_text_atomic
     from pipeline.data.overlap import overlap_markdown, overlap_report
 
-    with user_errors():
+    with user_errors(
+        inputs={"FILE": file, "--against": against},
+        outputs={"--out-dir": [out_dir / f"{name or f'overlap_{file.stem}'}{ext}" for ext in (".json", ".md")]},
+    ):
         stem = name or f"overlap_{file.stem}"
         report = overlap_report(
             corpus.read_conversations(file),
@@ -239,7 +245,9 @@ def ingest_pan12(
     """PAN 2012 Sexual Predator Identification XML (streamed) into the conversation format."""
     from pipeline.data.ingest.pan12 import iter_pan12, read_flagged_lines, read_id_list
 
-    with user_errors():
+    with user_errors(
+        inputs={"--corpus": corpus_xml, "--predators": predators, "--lines": lines}, outputs={"--out": out}
+    ):
         flagged = read_flagged_lines(lines) if lines else set()
         _write_ingested(iter_pan12(corpus_xml, read_id_list(predators), flagged, language=language), out, redact, salt)
 
@@ -297,7 +305,7 @@ def ingest_table_command(
     """A message table into the conversation format."""
     from pipeline.data.ingest.table import ingest_table
 
-    with user_errors():
+    with user_errors(inputs={"FILE": file}, outputs={"--out": out}):
         columns = _columns(
             conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
         )
@@ -331,7 +339,7 @@ def ingest_hf_command(
     """A Hugging Face dataset (local) into the conversation format."""
     from pipeline.data.ingest.table import ingest_hf
 
-    with user_errors():
+    with user_errors(inputs={"PATH": path}, outputs={"--out": out}):
         columns = _columns(
             conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
         )
@@ -406,7 +414,13 @@ def split(
     def names(text: str) -> list[str]:
         return [w.strip() for w in text.split(",") if w.strip()]
 
-    with user_errors():
+    with user_errors(
+        inputs={"FILE": file},
+        outputs={
+            "--out-dir": [out_dir / f"{n}.jsonl" for n in ("train", "valid", "test", "heldout_families")],
+            "--report-dir": [report_dir / f"{name}_leakage{ext}" for ext in (".json", ".md")],
+        },
+    ):
         conversations = corpus.read_conversations(file)
         written: dict[str, list] = {}
         if writer_source:

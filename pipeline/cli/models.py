@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app
-from pipeline.cli.common import user_errors
+from pipeline.cli.common import local_path, user_errors
 from pipeline.core.errors import PipelineError
 from pipeline.data import corpus
 from pipeline.schema import load_schema
@@ -70,7 +70,16 @@ def train(
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
     from pipeline.experiments.train import train_model, training_settings
 
-    with user_errors():
+    with user_errors(
+        inputs={
+            "--train": train_file,
+            "--valid": valid_file,
+            "--params": params_file,
+            "--authored-train": authored_train,
+            "--authored-valid": authored_valid,
+        },
+        outputs={"--out": out},
+    ):
         chosen = training_settings(model.value, params_file, param)
         if authored_weight is None:
             authored_weight = chosen.authored_weight
@@ -113,7 +122,10 @@ def evaluate(
     """Message, conversation and early-warning metrics with bootstrap intervals."""
     from pipeline.experiments.evaluate import evaluate_model
 
-    with user_errors():
+    with user_errors(
+        inputs={"--data": data, "--model": local_path(model)},
+        outputs={"--out": [out, out.with_suffix(".predictions.json")], "--plots": plots},
+    ):
         metrics = evaluate_model(
             model, data, out, plots, dataset, bootstrap, seed, track=not no_track, max_conversations=max_conversations
         )
@@ -134,7 +146,7 @@ def score(
     """Score a corpus: per-message probabilities and predicted labels, per-conversation risk and first alert."""
     from pipeline.experiments.evaluate import score_corpus
 
-    with user_errors():
+    with user_errors(inputs={"--data": data, "--model": local_path(model)}, outputs={"--out": out}):
         typer.echo(f"wrote {out} ({score_corpus(model, data, out)} conversations)")
 
 
@@ -152,7 +164,7 @@ def compare(
     from pipeline.core.io import write_text_atomic
     from pipeline.experiments.evaluate import compare_predictions
 
-    with user_errors():
+    with user_errors(inputs={"A": a, "B": b}, outputs={"--out": out}):
         result = compare_predictions(a, b, samples, seed)
         lines = [
             f"# {result['b']['model']} (B) vs {result['a']['model']} (A) on {result['dataset']}",
