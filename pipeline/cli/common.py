@@ -36,7 +36,7 @@ def user_errors(inputs: PathsByOption | None = None, outputs: PathsByOption | No
 def _paths(value: Path | Iterable[Path] | None) -> list[Path]:
     if value is None:
         return []
-    return [value] if isinstance(value, (str, Path)) else [Path(p) for p in value]
+    return [Path(value)] if isinstance(value, (str, Path)) else [Path(p) for p in value]
 
 
 def refuse_overwriting_inputs(inputs: PathsByOption, outputs: PathsByOption) -> None:
