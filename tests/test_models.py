@@ -132,17 +132,37 @@ def test_evaluate_writes_every_contract_key(trained, data, mlflow_env, tmp_path)
 
 
 def test_score_writes_the_conversation_format(trained, data, tmp_path):
+    """Scores go under one meta key, ``grooming_risk``: the input's own meta keys (even ones named
+    like the scores) come out unchanged."""
+    original = corpus.read_conversations(data["test"])
+    users = [
+        c.model_copy(
+            update={
+                "meta": {**(c.meta or {}), "risk": "reviewed", "first_alert": "team notes"},
+                "messages": [m.model_copy(update={"meta": {**(m.meta or {}), "scores": [1, 2]}}) for m in c.messages],
+            }
+        )
+        for c in original
+    ]
+    source = tmp_path / "with-meta.jsonl"
+    corpus.write_conversations(source, users)
     out = tmp_path / "scored.jsonl"
-    result = run_cli("score", "--model", trained / "tfidf", "--data", data["test"], "--out", out)
+    result = run_cli("score", "--model", trained / "tfidf", "--data", source, "--out", out)
     assert result.returncode == 0, result.stderr
     scored = corpus.read_conversations(out)
-    original = corpus.read_conversations(data["test"])
     assert [c.conversation_id for c in scored] == [c.conversation_id for c in original]
     first = scored[0]
-    assert len(first.meta["risk"]) == len(first.messages)
-    assert first.meta["first_alert"] is None or 0 <= first.meta["first_alert"] < len(first.messages)
-    assert len(first.messages[0].meta["scores"]) == 10
-    assert all(set(m.meta["predicted_labels"]) <= set(m.meta["scores"]) for m in first.messages)
+    assert {k: v for k, v in first.meta.items() if k != "grooming_risk"} == users[0].meta
+    assert all({k: v for k, v in m.meta.items() if k != "grooming_risk"} == u.meta
+               for m, u in zip(first.messages, users[0].messages, strict=True))  # fmt: skip
+    risk = first.meta["grooming_risk"]
+    assert len(risk["risk"]) == len(first.messages) and risk["model"] == "tfidf"
+    assert risk["first_alert"] is None or 0 <= risk["first_alert"] < len(first.messages)
+    assert len(first.messages[0].meta["grooming_risk"]["scores"]) == 10
+    assert all(
+        set(m.meta["grooming_risk"]["predicted_labels"]) <= set(m.meta["grooming_risk"]["scores"])
+        for m in first.messages
+    )
     assert [m.labels for m in first.messages] == [m.labels for m in original[0].messages]  # gold kept
 
 
@@ -273,5 +293,7 @@ def test_tfidf_model_files_are_byte_identical_across_runs(data, tmp_path):
             env={**os.environ, "PYTHONHASHSEED": hash_seed},
             cwd=REPO,
         )
-    for name in ("model.json", "tfidf.joblib"):
+    names = sorted(p.name for p in (tmp_path / "1").iterdir())
+    assert names == ["model.json", "tfidf.json", "tfidf.safetensors"]
+    for name in names:
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

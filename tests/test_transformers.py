@@ -282,7 +282,7 @@ def test_real_minilm_trains_saves_scores_and_logs_an_mlflow_model(small_splits, 
     result = run_cli("score", "--model", out, "--data", tmp_path / "test.jsonl", "--out", scored, env=env)
     assert result.returncode == 0, result.stderr
     first = json.loads(scored.read_text().splitlines()[0])
-    assert set(first["messages"][0]["meta"]["scores"]) == set(load_schema().label_ids)
+    assert set(first["messages"][0]["meta"]["grooming_risk"]["scores"]) == set(load_schema().label_ids)
 
     # The MLflow side: per-epoch metrics, pinned requirements, and a pyfunc that scores a table.
     import mlflow
@@ -308,3 +308,62 @@ def test_real_minilm_trains_saves_scores_and_logs_an_mlflow_model(small_splits, 
     expected = np.vstack(direct.message_probabilities(small_splits["test"][:2]))[:, direct.label_ids.index("secrecy")]
     np.testing.assert_allclose(answer["p_secrecy"].to_numpy(), expected, atol=1e-5)
     assert tracking.MODEL_ARTIFACT in reference["model_uri"]
+
+
+# ----------------------------------------------------- model folders are data, never code
+
+
+@pytest.fixture(scope="module")
+def saved_encoder_models(tiny_transformer, tiny_encoder, small_splits, tmp_path_factory):
+    """A saved transformer and a saved embed model (tiny encoder), to copy and tamper with."""
+    root = tmp_path_factory.mktemp("saved-encoder-models")
+    tiny_transformer[0].save(root / "transformer")
+    label_ids = load_schema().label_ids
+    embed = EmbedModel(label_ids, {"model": str(tiny_encoder), "max_valid_conversations": 10}, seed=2)
+    embed.fit(small_splits["train"], small_splits["valid"]).save(root / "embed")
+    return root
+
+
+@pytest.mark.parametrize(
+    "kind, planted, removed, message",
+    [
+        # the pickled weights transformers would otherwise fall back to
+        ("transformer", "encoder/pytorch_model.bin", "encoder/model.safetensors", "unexpected file in a transformer"),
+        ("embed", "encoder/pytorch_model.bin", None, "unexpected file in a embed"),
+        # remote code a config's auto_map could point at
+        ("transformer", "encoder/modeling_payload.py", None, "unexpected file in a transformer"),
+        # the old classifier file, and a pickle in place of the safetensors ones
+        ("embed", "classifier.joblib", None, "unexpected file in a embed"),
+        ("embed", "classifier.safetensors", None, "not a readable safetensors file"),
+        ("transformer", "encoder/model.safetensors", None, "cannot load a model"),
+    ],
+)
+def test_a_payload_in_an_encoder_model_folder_never_runs(
+    saved_encoder_models, tmp_path, kind, planted, removed, message
+):
+    from tests.test_model_trust import plant
+
+    folder = tmp_path / kind
+    import shutil
+
+    shutil.copytree(saved_encoder_models / kind, folder)
+    if removed:
+        (folder / removed).unlink()
+    marker = tmp_path / "ran"
+    plant(folder / planted, marker)
+    with pytest.raises(PipelineError) as error:
+        load_model(folder)
+    assert message in str(error.value)
+    assert not marker.exists()
+
+
+def test_a_checkpoint_is_read_as_tensors_only(tmp_path):
+    """``last.pt`` is loaded with ``weights_only=True``: a pickled payload is refused, not run."""
+    from pipeline.models.transformer import Checkpoints
+    from tests.test_model_trust import plant
+
+    marker = tmp_path / "ran"
+    plant(tmp_path / "checkpoint" / "last.pt", marker)
+    with pytest.raises(PipelineError, match="holds something other than tensors and plain values"):
+        Checkpoints(tmp_path / "checkpoint").load()
+    assert not marker.exists()

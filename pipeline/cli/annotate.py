@@ -50,8 +50,9 @@ class Strategy(str, Enum):
 
 def _load_model(reference: str):
     from pipeline import tracking
+    from pipeline.schema import load_schema
 
-    return tracking.load_model(reference)
+    return tracking.load_model(reference, label_ids=load_schema().label_ids)
 
 
 def _read(data: Path, schema):

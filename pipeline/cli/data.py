@@ -249,7 +249,10 @@ def ingest_pan12(
         inputs={"--corpus": corpus_xml, "--predators": predators, "--lines": lines}, outputs={"--out": out}
     ):
         flagged = read_flagged_lines(lines) if lines else set()
-        _write_ingested(iter_pan12(corpus_xml, read_id_list(predators), flagged, language=language), out, redact, salt)
+        conversations = iter_pan12(
+            corpus_xml, read_id_list(predators), flagged, language=language, predators_file=predators
+        )
+        _write_ingested(conversations, out, redact, salt)
 
 
 def _columns(

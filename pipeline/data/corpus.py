@@ -151,6 +151,16 @@ def dumps(conversation: Conversation) -> str:
 
 # --------------------------------------------------------------------------- reading
 
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (expected a number or null)")
+
+
+# NaN and Infinity are not JSON: refused when read, they cannot be written back as invalid JSON.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+# A \uD800-\uDFFF escape: valid only as half of a pair, otherwise a string that cannot be written.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
 _JSON_TYPES = {
     dict: "an object",
     list: "a list",
@@ -284,10 +294,21 @@ class CorpusReader:
                     continue
                 saw_content = True
                 try:
-                    obj = json.loads(text)
+                    obj = _DECODER.decode(text)
                 except json.JSONDecodeError as exc:
                     self._problem(
                         lineno, "(json)", f"expected one JSON object per line: {exc.msg} at column {exc.colno}"
+                    )
+                    continue
+                except RecursionError:
+                    self._problem(lineno, "(json)", "expected one JSON object per line: nested too deeply")
+                    continue
+                except ValueError as exc:  # NaN/Infinity; an integer of thousands of digits
+                    self._problem(lineno, "(json)", f"expected one JSON object per line: {str(exc)[:200]}")
+                    continue
+                if _SURROGATE_ESCAPE.search(text) and not _encodable(obj):
+                    self._problem(
+                        lineno, "(json)", "expected valid Unicode: a \\uD800-\\uDFFF escape outside a surrogate pair"
                     )
                     continue
                 if not isinstance(obj, dict):
@@ -348,6 +369,14 @@ class CorpusReader:
                         f"unknown label '{label}'; expected one of {self.label_ids}",
                     )
         return len(self.problems) == before
+
+
+def _encodable(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def iter_conversations(path: str | Path, **ids: Iterable[str]) -> Iterator[Conversation]:

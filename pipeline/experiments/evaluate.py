@@ -70,7 +70,7 @@ def evaluate_model(
 
     schema = load_schema()
     if model is None:
-        model = tracking.load_model(model_ref)
+        model = tracking.load_model(model_ref, label_ids=schema.label_ids)
     conversations = corpus.read_conversations(data_path, label_ids=schema.label_ids, flag_ids=schema.flag_ids)
     conversations = subsample_conversations(conversations, max_conversations, seed)
     name = dataset or Path(data_path).stem
@@ -110,10 +110,16 @@ def evaluate_model(
     return metrics
 
 
+SCORE_KEY = "grooming_risk"  # the one meta key that score writes: the user's own meta keys are kept
+
+
 def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
-    """The corpus with, per message, label probabilities and predicted labels (``meta``), and per
-    conversation its risk after every message and the index of the first alert."""
-    model = tracking.load_model(model_ref)
+    """The corpus with, per message, label probabilities and predicted labels, and per
+    conversation its risk after every message and the index of the first alert: all under
+    ``meta["grooming_risk"]`` (``SCORE_KEY``), beside whatever ``meta`` already held."""
+    from pipeline.schema import load_schema
+
+    model = tracking.load_model(model_ref, label_ids=load_schema().label_ids)
     conversations = corpus.read_conversations(data_path)
     scored = []
     predictions = model.predict(conversations)  # the model's own bars count its batches
@@ -122,8 +128,7 @@ def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
     ):
         messages = []
         for i, message in enumerate(conversation.messages):
-            meta = {
-                **(message.meta or {}),
+            scores = {
                 "scores": {
                     label: round(float(p), 5)
                     for label, p in zip(model.label_ids, prediction.probabilities[i], strict=True)
@@ -132,14 +137,15 @@ def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
                     label for label, hit in zip(model.label_ids, prediction.predicted[i], strict=True) if hit
                 ],
             }
+            meta = {**(message.meta or {}), SCORE_KEY: scores}
             messages.append(message.model_copy(update={"meta": meta}))
-        meta = {
-            **(conversation.meta or {}),
+        risk = {
             "risk": np.round(prediction.risk, 5).tolist(),
             "first_alert": prediction.alert,
             "risk_threshold": round(model.risk_.threshold_, 6),
             "model": model.kind,
         }
+        meta = {**(conversation.meta or {}), SCORE_KEY: risk}
         scored.append(conversation.model_copy(update={"messages": messages, "meta": meta}))
     return corpus.write_conversations(out_path, scored)
 

@@ -148,7 +148,8 @@ def load_models(references: list[str], calibrate: Path | None, probe: Any, seed:
 
     if not references:
         raise PipelineError("benchmark: give at least one --model")
-    loaded = [tracking.load_model(reference) for reference in references]
+    label_ids = load_schema().label_ids
+    loaded = [tracking.load_model(reference, label_ids=label_ids) for reference in references]
     calibration = None
     if calibrate is not None:
         if not Path(calibrate).is_file():

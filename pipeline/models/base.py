@@ -126,6 +126,7 @@ class Model:
     kind: ClassVar[str] = "base"
     settings_class: ClassVar[type[ModelSection]] = ModelSection  # the kind's typed settings (pipeline.config.models)
     requirements: ClassVar[list[str]] = []  # pip packages beyond the common ones, for the MLflow model
+    files: ClassVar[tuple[str, ...]] = ()  # what the kind writes beside model.json (patterns): nothing else loads
 
     def __init__(
         self,
@@ -248,7 +249,7 @@ def code_files(kind: str) -> list[Path]:
     """The source files behind a model kind's predictions: the shared interface, risk and encoder
     code, and the kind's own sub-package (the same files as its ``train`` stage's code deps)."""
     root = Path(__file__).resolve().parent
-    shared = [root / "__init__.py", root / "base.py", root / "encoder.py", root / "risk.py"]
+    shared = [root / "__init__.py", root / "base.py", root / "encoder.py", root / "files.py", root / "risk.py"]
     return shared + sorted((root / kind).rglob("*.py"))
 
 
@@ -265,19 +266,30 @@ def code_fingerprint(kind: str) -> str:
 def load_model(directory: str | Path) -> Model:
     """Load a model directory written by ``Model.save``."""
     directory = Path(directory)
-    try:
-        info = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{directory}: not a model directory (no {MODEL_FILE})") from None
     from pipeline.models import KINDS, kind_class
+    from pipeline.models.files import check_folder, read_json
 
-    cls = kind_class(info["kind"])
+    if not directory.is_dir():
+        raise PipelineError(f"{directory}: not a model directory (no such folder)")
+    if not (directory / MODEL_FILE).is_file():
+        raise PipelineError(f"{directory}: not a model directory (no {MODEL_FILE})")
+    info = read_json(directory / MODEL_FILE)
+    kind = info.get("kind") if isinstance(info, dict) else None
+    cls = kind_class(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise PipelineError(f"{directory}: unknown model kind '{info['kind']}'; expected one of {sorted(KINDS)}")
-    model = cls(
-        info["label_ids"], info.get("params"), seed=info.get("seed", 0), schema_version=info.get("schema_version")
-    )
-    model.thresholds_ = np.array([info["thresholds"][label] for label in model.label_ids])
-    model.risk_ = RiskScorer.from_dict(info["risk"], model.label_ids)
+        raise PipelineError(
+            f"{directory / MODEL_FILE}: kind: unknown model kind {kind!r}; expected one of {sorted(KINDS)}"
+        )
+    check_folder(directory, (MODEL_FILE, *cls.files), cls.kind)  # before any file but model.json is read
+    try:
+        model = cls(
+            info["label_ids"], info.get("params"), seed=info.get("seed", 0), schema_version=info.get("schema_version")
+        )
+        model.thresholds_ = np.array([float(info["thresholds"][label]) for label in model.label_ids])
+        model.risk_ = RiskScorer.from_dict(info["risk"], model.label_ids)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PipelineError(
+            f"{directory / MODEL_FILE}: missing or malformed field {exc} (expected what Model.save writes)"
+        ) from None
     model._load_files(directory)
     return model

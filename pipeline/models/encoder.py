@@ -68,11 +68,12 @@ def load_pretrained(auto_class: str, path: Path, **kwargs):
     """``transformers.<auto_class>.from_pretrained`` from a local folder only, quietly; a clear
     error when the folder does not hold such a model."""
     import transformers
+    from safetensors import SafetensorError
 
     quiet_transformers()
     try:
         return getattr(transformers, auto_class).from_pretrained(str(path), local_files_only=True, **kwargs)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise PipelineError(f"{path}: cannot load a model with {auto_class}: {exc}") from None
 
 

@@ -6,6 +6,8 @@ Default store: ``sqlite:///<repo root>/mlflow.db`` with artifacts in ``<repo roo
 metrics, plots, its input data sets (``mlflow.data``, with digests) and tags (git commit, DVC
 stage, data set); the run name comes from ``DVC_EXP_NAME`` when DVC sets it. Trained models are
 also logged as MLflow pyfunc models: ``mlflow.pyfunc.load_model(uri).predict(message_table)``.
+They are logged "from code" (``pyfunc_model.py``) with the model directory as an artifact: no
+pickled object is stored, and ``load_model`` reads the project's own models without running any.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow.artifacts
 import mlflow.pyfunc  # this module is the only one that talks to MLflow
 
 from pipeline.core.errors import PipelineError
@@ -30,7 +33,9 @@ warnings.filterwarnings("ignore", message=r".*(dataset source|Integer columns).*
 
 EXPERIMENT = "grooming-risk"
 MODEL_ARTIFACT = "model"
-PYFUNC_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "pydantic", "pyyaml", "joblib", "scipy", "mlflow"]
+PYFUNC_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "pydantic", "pyyaml", "safetensors", "scipy", "mlflow"]
+MODEL_CODE = PACKAGE_DIR / "tracking" / "pyfunc_model.py"  # what MLflow runs to load a logged model
+MODEL_DIR_ARTIFACT = "model_dir"  # the model directory, inside the MLflow model's artifacts
 
 
 def pinned(packages: list[str]) -> list[str]:
@@ -54,7 +59,7 @@ class GroomingRiskPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         from pipeline.models.base import load_model as load_directory
 
-        self.model = load_directory(context.artifacts["model_dir"])
+        self.model = load_directory(context.artifacts[MODEL_DIR_ARTIFACT])
 
     def predict(self, context, model_input, params=None):
         from pipeline.tracking.serving import predict_table
@@ -191,25 +196,42 @@ def log_model(model_dir: str | Path, extra_requirements: list[str] | None = None
     is slow and, for torch models, asks for packages the model does not use). The ``pipeline``
     package itself travels with the model (``code_paths``: MLflow copies it to ``code/pipeline``
     and puts ``code/`` first on ``sys.path`` when loading), so an environment with only the
-    requirements installed can load and serve it."""
+    requirements installed can load and serve it. The model is logged from code (``MODEL_CODE``):
+    MLflow stores that file, not a pickled object."""
     _mlflow()
     info = mlflow.pyfunc.log_model(
         name=MODEL_ARTIFACT,
-        python_model=GroomingRiskPyfunc(),
-        artifacts={"model_dir": str(model_dir)},
+        python_model=str(MODEL_CODE),
+        artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
         code_paths=[str(PACKAGE_DIR)],
         pip_requirements=pinned(PYFUNC_REQUIREMENTS + list(extra_requirements or [])),
     )
     return f"runs:/{mlflow.active_run().info.run_id}/{MODEL_ARTIFACT}" if info else ""
 
 
-def load_model(reference: str | Path):
+def load_model(reference: str | Path, label_ids: list[str] | None = None):
     """A model from a directory, or from an MLflow model URI (``runs:/...``, ``models:/...``)
     or a local MLflow model folder (one with an ``MLmodel`` file).
 
-    This project's own pyfunc models give back their model; any other pyfunc model that answers
-    the message table with ``p_<label>`` columns is wrapped in ``ExternalModel`` (see
-    ``pipeline.models.external`` and ``pipeline.tracking.serving``)."""
+    This project's own MLflow models (an ``MLmodel`` whose artifacts hold a model directory) are
+    read without running anything they contain: the model directory is downloaded and loaded as
+    data (``pipeline.models.load_model``). Any other pyfunc model that answers the message table
+    with ``p_<label>`` columns is loaded by MLflow, which runs its code (a model from elsewhere is
+    code: see the README, "What is trusted"), and wrapped in ``ExternalModel``
+    (``pipeline.models.external``, ``pipeline.tracking.serving``).
+
+    With ``label_ids`` (the schema's), a model with another label list is refused: its metrics
+    would be computed against the wrong columns."""
+    model = _load_any(reference)
+    if label_ids is not None and list(model.label_ids) != list(label_ids):
+        raise PipelineError(
+            f"{reference}: label_ids: the model's labels {list(model.label_ids)} differ from the schema's "
+            f"{list(label_ids)} (expected a model trained with this schema)"
+        )
+    return model
+
+
+def _load_any(reference: str | Path):
     from pipeline.models.base import MODEL_FILE
     from pipeline.models.base import load_model as load_directory
 
@@ -221,19 +243,46 @@ def load_model(reference: str | Path):
     if not mlflow_folder and not is_uri:
         raise PipelineError(f"{reference}: no such model directory or MLflow model URI")
     _mlflow()
+    if mlflow_folder:
+        root = path
+    else:
+        try:
+            root = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=str(reference), dst_path=tempfile.mkdtemp(prefix="grooming-risk-model-")
+                )
+            )
+        except Exception as exc:  # MLflow raises many kinds for a bad URI
+            raise PipelineError(f"{reference}: cannot load the MLflow model: {exc}") from None
+    own = own_model_directory(root)
+    if own is not None:
+        return load_directory(own)
     try:
-        loaded = mlflow.pyfunc.load_model(str(reference), dst_path=tempfile.mkdtemp(prefix="grooming-risk-model-"))
-    except Exception as exc:  # MLflow raises many kinds for a bad URI
+        loaded = mlflow.pyfunc.load_model(str(root))
+    except Exception as exc:
         raise PipelineError(f"{reference}: cannot load the MLflow model: {exc}") from None
-    try:
-        python_model = loaded.unwrap_python_model()
-    except Exception:  # not a PythonModel (another flavour's pyfunc)
-        python_model = None
-    if isinstance(python_model, GroomingRiskPyfunc) or (
-        type(python_model).__name__ == "GroomingRiskPyfunc" and hasattr(python_model, "model")
-    ):
-        return python_model.model
     return _external_model(loaded, str(reference))
+
+
+def own_model_directory(root: Path) -> Path | None:
+    """The model directory inside one of this project's MLflow models (``root`` holds ``MLmodel``),
+    or None for any other MLflow model. Read as YAML data; the path must stay inside ``root``."""
+    import yaml
+
+    from pipeline.models.base import MODEL_FILE
+
+    try:
+        meta = yaml.safe_load((root / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise PipelineError(f"{root / 'MLmodel'}: not a readable MLmodel file ({exc})") from None
+    try:
+        relative = meta["flavors"]["python_function"]["artifacts"][MODEL_DIR_ARTIFACT]["path"]
+    except (KeyError, TypeError):
+        return None
+    directory = (root / str(relative)).resolve()
+    if not directory.is_relative_to(root.resolve()) or not (directory / MODEL_FILE).is_file():
+        return None
+    return directory
 
 
 def _external_name(reference: str) -> str:

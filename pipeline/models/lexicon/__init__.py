@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.models import LexiconSettings
+from pipeline.core.errors import PipelineError
 from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model
 
@@ -23,6 +24,7 @@ CUES_FILE = "cues.json"
 class LexiconModel(Model):
     kind = "lexicon"
     settings_class = LexiconSettings
+    files = (CUES_FILE,)
 
     def __init__(self, *args, cues: dict[str, dict[str, list[str]]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,5 +80,18 @@ class LexiconModel(Model):
         (directory / CUES_FILE).write_text(json.dumps(self.cues, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def _load_files(self, directory: Path) -> None:
-        self._cues = json.loads((directory / CUES_FILE).read_text(encoding="utf-8"))
-        self._compile()
+        from pipeline.models.files import read_json
+
+        cues = read_json(directory / CUES_FILE)
+        shape_ok = isinstance(cues, dict) and all(
+            isinstance(per_label, dict)
+            and all(isinstance(p, list) and all(isinstance(x, str) for x in p) for p in per_label.values())
+            for per_label in cues.values()
+        )
+        if not shape_ok:
+            raise PipelineError(f"{directory / CUES_FILE}: expected {{label: {{language: [regular expression, ...]}}}}")
+        self._cues = cues
+        try:
+            self._compile()
+        except re.error as exc:
+            raise PipelineError(f"{directory / CUES_FILE}: a cue is not a valid regular expression ({exc})") from None

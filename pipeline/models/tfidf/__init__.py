@@ -11,18 +11,29 @@ valid.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from scipy import sparse
 
 from pipeline.config.models import TfidfSettings
+from pipeline.core.errors import PipelineError
 from pipeline.data.corpus import Conversation
 from pipeline.models.base import Model, label_matrix, message_turns, present_label_probabilities, seeded_sample
+from pipeline.models.files import (
+    LinearHeads,
+    linear_arrays,
+    load_arrays,
+    read_json,
+    restore_vectorizer,
+    save_arrays,
+    vectorizer_state,
+)
 
-ARTIFACTS_FILE = "tfidf.joblib"
+VOCABULARY_FILE = "tfidf.json"  # each vectorizer's terms, in column order
+ARRAYS_FILE = "tfidf.safetensors"  # idf weights, the classifier's coefficients, the labels present
 
 
 def message_texts(
@@ -57,6 +68,7 @@ def build_vectorizers(params: dict[str, Any]):
 class TfidfModel(Model):
     kind = "tfidf"
     settings_class = TfidfSettings
+    files = (VOCABULARY_FILE, ARRAYS_FILE)
 
     def _vectorizers(self):
         return build_vectorizers(self.params)
@@ -115,18 +127,33 @@ class TfidfModel(Model):
         return out
 
     def _save_files(self, directory: Path) -> None:
-        for vectorizer in self.vectorizers_:
-            # Two attributes vary between identical runs: ``stop_words_`` (a set, pickled in
-            # hash-seed order; documented as safe to delete) and ``_stop_words_id`` (a memory
-            # address, a cache read with a default). Without them the file is byte-identical.
-            for attribute in ("stop_words_", "_stop_words_id"):
-                if hasattr(vectorizer, attribute):
-                    delattr(vectorizer, attribute)
-        joblib.dump(
-            {"vectorizers": self.vectorizers_, "classifier": self.classifier_, "present": self.present_},
-            directory / ARTIFACTS_FILE,
+        vocabularies, arrays = [], {}
+        for n, vectorizer in enumerate(self.vectorizers_):
+            terms, arrays[f"idf.{n}"] = vectorizer_state(vectorizer)
+            vocabularies.append(terms)
+        arrays.update(linear_arrays(self.classifier_))
+        arrays["present"] = self.present_.astype(np.uint8)
+        (directory / VOCABULARY_FILE).write_text(
+            json.dumps({"vocabularies": vocabularies}, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+        save_arrays(directory / ARRAYS_FILE, arrays)
 
     def _load_files(self, directory: Path) -> None:
-        state = joblib.load(directory / ARTIFACTS_FILE)
-        self.vectorizers_, self.classifier_, self.present_ = state["vectorizers"], state["classifier"], state["present"]
+        vocabularies = read_json(directory / VOCABULARY_FILE).get("vocabularies")
+        fresh = self._vectorizers()  # built from the settings in model.json, as at fit time
+        if not isinstance(vocabularies, list) or len(vocabularies) != len(fresh):
+            raise PipelineError(
+                f"{directory / VOCABULARY_FILE}: expected {len(fresh)} vocabularies under 'vocabularies'"
+            )
+        arrays = load_arrays(
+            directory / ARRAYS_FILE, {"coef", "intercept", "present"} | {f"idf.{n}" for n in range(len(fresh))}
+        )
+        self.vectorizers_ = tuple(
+            restore_vectorizer(vectorizer, terms, arrays[f"idf.{n}"], directory / VOCABULARY_FILE)
+            for n, (vectorizer, terms) in enumerate(zip(fresh, vocabularies, strict=True))
+        )
+        self.present_ = arrays["present"].astype(bool)
+        columns = sum(len(terms) for terms in vocabularies)
+        if self.present_.shape != (len(self.label_ids),) or arrays["coef"].shape != (int(self.present_.sum()), columns):
+            raise PipelineError(f"{directory / ARRAYS_FILE}: the classifier's rows do not match the label list")
+        self.classifier_ = LinearHeads(arrays["coef"], arrays["intercept"])

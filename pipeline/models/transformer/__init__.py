@@ -42,6 +42,7 @@ from pipeline.models.encoder import (
     select_device,
     training_batches,
 )
+from pipeline.models.files import encoder_files
 from pipeline.models.risk import best_threshold
 
 ENCODER_DIR = "encoder"
@@ -113,9 +114,16 @@ class Checkpoints:
         last = self.directory / "last.pt"
         if not last.exists():
             return None
-        payload = torch.load(last, map_location="cpu", weights_only=False)
         best = self.directory / "best.pt"
-        best_weights = torch.load(best, map_location="cpu", weights_only=True) if best.exists() else None
+        try:  # tensors, numbers, strings and containers only: a checkpoint never runs code
+            payload = torch.load(last, map_location="cpu", weights_only=True)
+            best_weights = torch.load(best, map_location="cpu", weights_only=True) if best.exists() else None
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for a bad file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PipelineError(
+                f"{self.directory}: a checkpoint holds something other than tensors and plain values, or is "
+                f"damaged ({first}); delete the folder to train from the start"
+            ) from None
         return payload, best_weights
 
     def clear(self) -> None:
@@ -130,6 +138,7 @@ class TransformerModel(Model):
     kind = "transformer"
     settings_class = TransformerSettings
     requirements = ["torch", "transformers", "tokenizers", "safetensors"]
+    files = encoder_files(ENCODER_DIR)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -331,7 +340,7 @@ class TransformerModel(Model):
         self.device_ = select_device("auto")
         self.tokenizer_ = load_tokenizer(path)
         self.pair_encoder_ = self._encoder(self.tokenizer_)
-        self.model_ = load_pretrained("AutoModelForSequenceClassification", path)
+        self.model_ = load_pretrained("AutoModelForSequenceClassification", path, use_safetensors=True)
         self.model_.to(self.device_).eval()
         if [self.model_.config.id2label[i] for i in range(len(self.label_ids))] != self.label_ids:
             raise PipelineError(f"{path}: config.id2label does not match model.json's label list")
