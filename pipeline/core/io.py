@@ -90,5 +90,11 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{path}: not found ({what})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PipelineError(f"{path}: expected {what}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected {what}") from None
+    except json.JSONDecodeError as exc:
+        raise PipelineError(
+            f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); expected {what}"
+        ) from None
+    except (OSError, RecursionError) as exc:
+        raise PipelineError(f"{path}: cannot be read ({exc}); expected {what}") from None

@@ -14,7 +14,6 @@ folder is unpickled (no joblib, no ``torch.load`` of a full pickle, no cloudpick
 
 from __future__ import annotations
 
-import json
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -89,15 +88,10 @@ def load_arrays(path: Path, expected: set[str] | None = None) -> dict[str, np.nd
     return arrays
 
 
-def read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise PipelineError(f"{path}: missing from the model folder")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PipelineError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise PipelineError(f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+def read_json(path: Path, what: str = "a file written by train") -> Any:
+    from pipeline.core.io import read_json as read
+
+    return read(path, what)
 
 
 # ------------------------------------------------------------ one-vs-rest logistic regression

@@ -139,7 +139,8 @@ class TfidfModel(Model):
         save_arrays(directory / ARRAYS_FILE, arrays)
 
     def _load_files(self, directory: Path) -> None:
-        vocabularies = read_json(directory / VOCABULARY_FILE).get("vocabularies")
+        document = read_json(directory / VOCABULARY_FILE)
+        vocabularies = document.get("vocabularies") if isinstance(document, dict) else None
         fresh = self._vectorizers()  # built from the settings in model.json, as at fit time
         if not isinstance(vocabularies, list) or len(vocabularies) != len(fresh):
             raise PipelineError(
