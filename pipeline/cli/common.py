@@ -19,14 +19,23 @@ PathsByOption = Mapping[str, "Path | Iterable[Path] | None"]
 
 
 @contextmanager
-def user_errors(inputs: PathsByOption | None = None, outputs: PathsByOption | None = None) -> Iterator[None]:
+def user_errors(
+    inputs: PathsByOption | None = None,
+    outputs: PathsByOption | None = None,
+    folders: dict[str, tuple[Path | None, str]] | None = None,
+    force: bool = False,
+) -> Iterator[None]:
     """Turn input errors into a clear message on stderr and exit status 1 (no traceback).
 
     ``inputs`` and ``outputs`` name, by option, the paths the command reads and the paths it
     writes or replaces (a file, or a folder written whole). Before any work, an output that would
-    overwrite or delete an input is refused (see ``refuse_overwriting_inputs``)."""
+    overwrite or delete an input is refused (see ``refuse_overwriting_inputs``). ``folders`` names,
+    by option, the folders the command replaces whole and the marker file by which it knows its own
+    earlier output (see ``refuse_foreign_folder``; ``force`` lifts that check)."""
     try:
         refuse_overwriting_inputs(inputs or {}, outputs or {})
+        for option, (folder, marker) in (folders or {}).items():
+            refuse_foreign_folder(folder, option, marker, force)
         yield
     except PipelineError as exc:
         typer.echo(str(exc), err=True)
@@ -37,6 +46,22 @@ def _paths(value: Path | Iterable[Path] | None) -> list[Path]:
     if value is None:
         return []
     return [Path(value)] if isinstance(value, (str, Path)) else [Path(p) for p in value]
+
+
+def refuse_foreign_folder(folder: Path | None, option: str, marker: str, force: bool = False) -> None:
+    """A command that replaces a folder whole replaces only an empty folder or its own earlier
+    output, known by ``marker`` (a file it writes there: ``model.json`` for train, ``state.json``
+    for a dataset). Any other existing folder is refused unless ``force``: it may be the user's."""
+    if folder is None or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: {option} exists and is not a folder; nothing was read or written")
+    if force or (folder / marker).is_file() or not any(folder.iterdir()):
+        return
+    raise PipelineError(
+        f"{folder}: {option} is an existing folder that this command did not write (it has no {marker}); "
+        "nothing was read or written. Choose another path, or pass --force to replace the folder and all it holds"
+    )
 
 
 def refuse_overwriting_inputs(inputs: PathsByOption, outputs: PathsByOption) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app, ingest_app, schema_app
-from pipeline.cli.common import SchemaOption, user_errors
+from pipeline.cli.common import SchemaOption, refuse_foreign_folder, user_errors
 from pipeline.core.errors import DataError, PipelineError
 from pipeline.data import corpus
 from pipeline.reporting.exports import export_schema
@@ -82,12 +82,19 @@ def convert(
     out: Path = typer.Option(..., "--out", help="Output file (.jsonl, .parquet) or directory (dataset)."),
     to: TableFormat | None = typer.Option(None, "--to", help="Output format (default: from the extension)."),
     schema: Path | None = SchemaOption,
+    force: bool = typer.Option(
+        False, "--force", help="With --to dataset: replace --out even when it is a folder that is not a dataset."
+    ),
 ) -> None:
     """Validate a corpus and write it as normalised JSONL, a Parquet message table, or a
     Hugging Face dataset directory (``save_to_disk``). Nothing is written if the input is bad."""
     with user_errors(inputs={"FILE": file, "--schema": schema}, outputs={"--out": out}):
-        loaded = load_schema(schema)
         fmt = to or _guess_format(out)
+        if fmt == TableFormat.dataset:
+            refuse_foreign_folder(out, "--out", "state.json", force)  # state.json: what save_to_disk writes
+        elif out.is_dir():
+            raise PipelineError(f"{out}: --out is a folder; a {fmt.value} output is a file (or use --to dataset)")
+        loaded = load_schema(schema)
         conversations = corpus.read_conversations(file, label_ids=loaded.label_ids, flag_ids=loaded.flag_ids)
         corpus.save_as(conversations, out, fmt.value)
         typer.echo(f"wrote {out} ({fmt.value}, {len(conversations)} conversations)")

@@ -39,6 +39,9 @@ def train(
         None, "--params", exists=True, dir_okay=False, help="params.yaml: the model's section, risk and base.seed."
     ),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace --out even when it is a folder that train did not write (no model.json)."
+    ),
     authored_train: Path | None = typer.Option(
         None, "--authored-train", exists=True, dir_okay=False, help="Human-written training conversations."
     ),
@@ -79,6 +82,8 @@ def train(
             "--authored-valid": authored_valid,
         },
         outputs={"--out": out},
+        folders={"--out": (out, "model.json")},
+        force=force,
     ):
         chosen = training_settings(model.value, params_file, param)
         if authored_weight is None:

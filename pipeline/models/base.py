@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from pipeline.config.models import ModelSection
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import write_text_atomic
+from pipeline.core.io import atomic_directory, write_text_atomic
 from pipeline.data.corpus import Conversation
 from pipeline.models.risk import RiskConfig, RiskScorer, best_threshold
 
@@ -238,10 +238,12 @@ class Model:
         }
 
     def save(self, directory: str | Path) -> Path:
+        """Write the folder beside ``directory`` and swap it in whole: a failed save leaves the
+        previous folder as it was, and no file of an older model survives in the new one."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self._save_files(directory)
-        write_text_atomic(directory / MODEL_FILE, json.dumps(self.describe(), indent=2, ensure_ascii=False) + "\n")
+        with atomic_directory(directory) as staging:
+            self._save_files(staging)
+            write_text_atomic(staging / MODEL_FILE, json.dumps(self.describe(), indent=2, ensure_ascii=False) + "\n")
         return directory
 
 
