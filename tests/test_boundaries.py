@@ -145,6 +145,53 @@ def test_an_output_beside_its_input_is_still_written(lexicon, tmp_path):
     assert read_conversations(work / "data" / "copy.jsonl") == read_conversations(SAMPLE)
 
 
+# ------------------------------------------------------- folders replaced whole: only their own
+
+
+FOLDER_CASES = [
+    # (command with {w} for the workspace and {out} for the folder, marker the command writes there)
+    (
+        "train --model lexicon --train {w}/data/corpus.jsonl --valid {w}/data/corpus.jsonl --out {out} --no-track",
+        "model.json",
+    ),
+    ("convert {w}/data/corpus.jsonl --out {out} --to dataset", "state.json"),
+]
+
+
+@pytest.mark.parametrize("command, marker", FOLDER_CASES, ids=["train", "convert-dataset"])
+def test_a_folder_the_command_did_not_write_is_refused_unless_forced(command, marker, lexicon, tmp_path):
+    work = _workspace(tmp_path, lexicon)
+    out = work / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's own file\n", encoding="utf-8")
+    before = _tree(work)
+    args = command.format(w=work, out=out).split()
+    refused = run_cli(*args)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "--out is an existing folder that this command did not write" in refused.stderr
+    assert f"it has no {marker}" in refused.stderr and "--force" in refused.stderr
+    assert _tree(work) == before
+    # its own earlier output is replaced whole (no file of the previous one survives) ...
+    fresh = work / "fresh"
+    assert run_cli(*command.format(w=work, out=fresh).split()).returncode == 0
+    (fresh / "stale.txt").write_text("left from before\n", encoding="utf-8")
+    again = run_cli(*command.format(w=work, out=fresh).split())
+    assert again.returncode == 0, again.stderr
+    assert (fresh / marker).is_file() and not (fresh / "stale.txt").exists()
+    # ... and --force replaces any folder
+    forced = run_cli(*args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (out / marker).is_file() and not (out / "notes.txt").exists()
+
+
+def test_a_file_where_a_folder_goes_is_refused(lexicon, tmp_path):
+    work = _workspace(tmp_path, lexicon)
+    (work / "taken").write_text("a file\n", encoding="utf-8")
+    result = run_cli("convert", work / "data" / "corpus.jsonl", "--out", work / "taken", "--to", "dataset")
+    assert result.returncode == 1 and "--out exists and is not a folder" in result.stderr
+    assert (work / "taken").read_text(encoding="utf-8") == "a file\n"
+
+
 # ------------------------------------------------------------------ the last resort
 
 
