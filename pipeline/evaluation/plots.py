@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.io import atomic_write
 from pipeline.data.corpus import Conversation
 from pipeline.evaluation.metrics import Aligned
 from pipeline.models.base import ConversationPrediction
@@ -18,6 +19,12 @@ PR_CURVES = "pr_curves.png"
 CONFUSION = "confusion.png"
 RISK_OVER_TIME = "risk_over_time.png"
 
+
+
+def _save(fig, path: Path) -> None:
+    """PNG through a temporary file: a reader never sees half an image."""
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
 
 def _pyplot():
     import matplotlib
@@ -41,7 +48,7 @@ def pr_curves(aligned: Aligned, path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -58,7 +65,7 @@ def confusion(aligned: Aligned, path: Path, title: str) -> None:
     ax.set(ylabel="messages", title=f"Per-label confusion: {title}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -113,7 +120,7 @@ def risk_over_time(
     chosen = risky + benign
     draw_risk(ax, [conversations[i] for i in chosen], [predictions[i] for i in chosen], threshold, title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
 
 
