@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from pipeline.cli.common import SchemaOption, user_errors
+from pipeline.cli.common import SchemaOption, check_model_folder, user_errors
 from pipeline.core.errors import PipelineError
 
 annotate_app = typer.Typer(
@@ -52,6 +52,7 @@ def _load_model(reference: str):
     from pipeline import tracking
     from pipeline.schema import load_schema
 
+    check_model_folder(reference)
     return tracking.load_model(reference, label_ids=load_schema().label_ids)
 
 

@@ -323,6 +323,62 @@ def ingest_table_command(
         _write_ingested(conversations, out, redact, salt)
 
 
+def check_dataset_folder(path: Path) -> None:
+    """A ``save_to_disk`` folder's own files, checked before ``datasets`` reads it, so that a damaged
+    folder is reported by the file at fault (its JSON with line and column, a missing, misplaced or
+    truncated Arrow file), not by the folder alone. Anything else is left to the reader."""
+    import pyarrow as pa
+
+    from pipeline.core.io import read_json
+
+    what = "a file written by datasets' save_to_disk"
+    if not path.is_dir():
+        return
+    if (path / "dataset_dict.json").is_file():
+        splits = read_json(path / "dataset_dict.json", what)
+        splits = splits.get("splits") if isinstance(splits, dict) else None
+        if not isinstance(splits, list) or not all(isinstance(name, str) and "/" not in name for name in splits):
+            raise DataError.single(path / "dataset_dict.json", None, "splits", "expected a list of split names")
+        folders = [path / name for name in splits]
+    elif (path / "dataset_info.json").exists():
+        folders = [path]
+    else:
+        return
+    for folder in folders:
+        read_json(folder / "dataset_info.json", what)
+        state = read_json(folder / "state.json", what)
+        files = state.get("_data_files") if isinstance(state, dict) else None
+        if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("filename"), str) for f in files
+        ):
+            raise DataError.single(
+                folder / "state.json",
+                None,
+                "_data_files",
+                'expected a list of {"filename": ...} (what save_to_disk writes)',
+            )
+        for index, entry in enumerate(files):
+            arrow = folder / entry["filename"]
+            if arrow.resolve().parent != folder.resolve():
+                raise DataError.single(
+                    folder / "state.json",
+                    None,
+                    f"_data_files[{index}].filename",
+                    "expected a file name inside the folder",
+                )
+            if not arrow.is_file():
+                raise DataError.single(arrow, None, "(file)", f"missing (state.json names it in _data_files[{index}])")
+            try:
+                with pa.memory_map(str(arrow)) as source:
+                    for _ in pa.ipc.open_stream(source):
+                        pass
+            except (OSError, pa.ArrowException) as exc:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise DataError.single(
+                    arrow, None, "(arrow)", f"expected an Arrow stream written by save_to_disk: {reason}"
+                ) from None
+
+
 @ingest_app.command("hf")
 def ingest_hf_command(
     path: Path = typer.Argument(
@@ -353,6 +409,7 @@ def ingest_hf_command(
         columns = _columns(
             conversation_col, author_col, text_col, time_col, order_col, labels_col, labels_sep, label_col, language_col
         )
+        check_dataset_folder(path)
         conversations = ingest_hf(
             path, columns, source=source, language=language, label_ids=load_schema().label_ids, split=split
         )
@@ -424,6 +481,20 @@ def split(
     def names(text: str) -> list[str]:
         return [w.strip() for w in text.split(",") if w.strip()]
 
+    for option, value, low in (
+        ("--valid", valid, "0 <="),
+        ("--test", test, "0 <"),
+        ("--family-holdout", family_holdout, "0 <="),
+    ):
+        if not (0 <= value < 1) or (option == "--test" and value == 0):
+            raise typer.BadParameter(f"{value}: expected a fraction, {low} {option} < 1", param_hint=f"'{option}'")
+    if valid + test + family_holdout >= 1:
+        raise typer.BadParameter(
+            f"{valid} + {test} + {family_holdout} = {valid + test + family_holdout:g}: "
+            "expected a sum below 1 (the rest trains)",
+            param_hint="'--valid' / '--test' / '--family-holdout'",
+        )
+
     with user_errors(
         inputs={"FILE": file},
         outputs={
@@ -433,11 +504,14 @@ def split(
     ):
         conversations = corpus.read_conversations(file)
         written: dict[str, list] = {}
-        if writer_source:
-            conversations, written = split_by_writer(
-                conversations, writer_source, names(writer_valid), names(writer_test)
-            )
-        splits = {**split_corpus(conversations, by.value, valid, test, seed, family_holdout), **written}
+        try:  # what cannot be split is a property of the corpus: name it
+            if writer_source:
+                conversations, written = split_by_writer(
+                    conversations, writer_source, names(writer_valid), names(writer_test)
+                )
+            splits = {**split_corpus(conversations, by.value, valid, test, seed, family_holdout), **written}
+        except PipelineError as exc:
+            raise PipelineError(f"{file}: {exc}") from None
         report = leakage_report(splits, by.value)
         write_text_atomic(report_dir / f"{name}_leakage.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(report_dir / f"{name}_leakage.md", report_markdown(report))

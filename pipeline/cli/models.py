@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app
-from pipeline.cli.common import local_path, user_errors
+from pipeline.cli.common import check_model_folder, local_path, refuse_file_as_folder, user_errors
 from pipeline.core.errors import PipelineError
 from pipeline.data import corpus
 from pipeline.schema import load_schema
@@ -26,6 +26,56 @@ class ModelKind(str, Enum):
 class ThresholdsOn(str, Enum):
     all = "all"
     authored = "authored"
+
+
+# Kinds that learn from the messages' labels: a linear classifier per label (tfidf, embed) needs
+# annotated messages with and without each label it fits; the transformer, annotated messages.
+LEARNS_FROM_LABELS = {"tfidf": True, "embed": True, "transformer": False}
+
+
+def check_training_labels(kind: str, files: list[Path]) -> None:
+    """Refuse, before any fitting, a training set that such a model cannot learn from: no annotated
+    message (no ``labels`` list), or, for a linear model, one class only (every ``labels`` empty)
+    or a label on every annotated message. A file whose lines do not parse is left to the reader
+    (its located error comes first when training reads it)."""
+    if kind not in LEARNS_FROM_LABELS or not files:
+        return
+    annotated, positives = 0, {}
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    conversation = json.loads(line)
+                    for message in conversation["messages"]:
+                        labels = message.get("labels")
+                        if labels is None:
+                            continue
+                        annotated += 1
+                        for label in set(labels):
+                            positives[label] = positives.get(label, 0) + 1
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+    where = " + ".join(str(path) for path in files)
+    if annotated == 0:
+        raise PipelineError(
+            f"{where}: messages[].labels: expected annotated messages (a 'labels' list, [] for none) to train a "
+            f"{kind} model, found none; nothing was written"
+        )
+    if not LEARNS_FROM_LABELS[kind]:
+        return
+    if not positives:
+        raise PipelineError(
+            f"{where}: messages[].labels: expected at least one message with a label to train a {kind} model, "
+            f"found {annotated} annotated messages whose labels are all [] (a single class); nothing was written"
+        )
+    everywhere = sorted(label for label, count in positives.items() if count == annotated)
+    if everywhere:
+        raise PipelineError(
+            f"{where}: messages[].labels: label(s) {everywhere} on every one of the {annotated} annotated messages; "
+            f"a {kind} model needs messages without them too (a single class); nothing was written"
+        )
 
 
 @app.command()
@@ -92,6 +142,8 @@ def train(
             authored_tune = chosen.mix.tune
         if thresholds_on is None:
             thresholds_on = ThresholdsOn(chosen.mix.thresholds_on)
+        sources = [train_file] if chosen.train_synthetic else []
+        check_training_labels(model.value, sources + ([authored_train] if authored_train and authored_weight else []))
         trained = train_model(
             model.value,
             train_file,
@@ -131,6 +183,8 @@ def evaluate(
         inputs={"--data": data, "--model": local_path(model)},
         outputs={"--out": [out, out.with_suffix(".predictions.json")], "--plots": plots},
     ):
+        refuse_file_as_folder(plots, "--plots")
+        check_model_folder(model)
         metrics = evaluate_model(
             model, data, out, plots, dataset, bootstrap, seed, track=not no_track, max_conversations=max_conversations
         )
@@ -152,6 +206,7 @@ def score(
     from pipeline.experiments.evaluate import score_corpus
 
     with user_errors(inputs={"--data": data, "--model": local_path(model)}, outputs={"--out": out}):
+        check_model_folder(model)
         typer.echo(f"wrote {out} ({score_corpus(model, data, out)} conversations)")
 
 
@@ -167,9 +222,16 @@ def compare(
 ) -> None:
     """Paired bootstrap: B - A for each headline metric, with a 95% interval."""
     from pipeline.core.io import write_text_atomic
+    from pipeline.evaluation.predictions import check_comparable, read_predictions
     from pipeline.experiments.evaluate import compare_predictions
 
     with user_errors(inputs={"A": a, "B": b}, outputs={"--out": out}):
+        try:  # a file that does not read is reported by compare_predictions itself
+            first, second = read_predictions(a), read_predictions(b)
+        except PipelineError:
+            first = second = None
+        if first is not None and second is not None:
+            check_comparable(first, second)  # the file and the field, before any resampling
         result = compare_predictions(a, b, samples, seed)
         lines = [
             f"# {result['b']['model']} (B) vs {result['a']['model']} (A) on {result['dataset']}",

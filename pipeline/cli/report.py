@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app, card_app
-from pipeline.cli.common import SchemaOption, user_errors
+from pipeline.cli.common import SchemaOption, check_model_folder, refuse_file_as_folder, user_errors
 from pipeline.reporting.cards import data_card, model_card, read_data_inputs, read_model_inputs
 from pipeline.schema import load_schema
 
@@ -71,6 +71,9 @@ def benchmark(
     from pipeline.experiments.suites import run_benchmark
 
     with user_errors():
+        refuse_file_as_folder(out_dir, "--out-dir")
+        for reference in model:
+            check_model_folder(reference)
         result = run_benchmark(
             model,
             suite=suite,

@@ -2,11 +2,13 @@
 
 Writers create a temporary sibling, fill it, flush it to disk and rename it over the target
 (``os.replace`` is atomic on POSIX within one file system). On any error the temporary is
-removed and the target is left as it was.
+removed, so are the folders made for it (if still empty), and the target is left as it was. A
+file standing where a folder must be is a ``PipelineError`` naming it, not an ``OSError``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -15,6 +17,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.core.errors import PipelineError
+
 
 def _umask_mode(base: int) -> int:
     umask = os.umask(0)
@@ -22,11 +26,33 @@ def _umask_mode(base: int) -> int:
     return base & ~umask
 
 
+def _make_parent(target: Path) -> list[Path]:
+    """Create the folder of ``target`` and return the folders created (nearest first); a file
+    standing where a folder must be is a clear error."""
+    created = list(itertools.takewhile(lambda folder: not folder.exists(), target.parents))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), target.parent)
+        raise PipelineError(f"{target}: cannot be written: {blocker} is a file, not a folder") from None
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Take back the folders ``_make_parent`` created, as long as they are still empty: a write
+    that failed leaves nothing behind, not even an empty folder."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parent(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
@@ -38,6 +64,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
+        _remove_empty(created)
         raise
 
 
@@ -50,7 +77,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; swap it in for ``path`` if the block succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise PipelineError(f"{target}: exists and is not a folder; nothing was written (the output is a folder)")
+    created = _make_parent(target)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         yield tmp
@@ -65,6 +94,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
 
 

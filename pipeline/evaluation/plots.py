@@ -20,11 +20,11 @@ CONFUSION = "confusion.png"
 RISK_OVER_TIME = "risk_over_time.png"
 
 
-
 def _save(fig, path: Path) -> None:
     """PNG through a temporary file: a reader never sees half an image."""
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=110)
+
 
 def _pyplot():
     import matplotlib

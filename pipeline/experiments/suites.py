@@ -126,9 +126,12 @@ def suite_datasets(
         datasets.append(
             BenchmarkDataset(dataset_name, path if path.is_absolute() else base_dir / path, entry["path"], own)
         )
-    missing = [f"{d.name}: {d.path}" for d in datasets if not d.path.is_file()]
+    missing = [f"[{i}].path: {d.path}" for i, d in enumerate(datasets) if not d.path.is_file()]
     if missing:
-        raise PipelineError(f"benchmark suite '{name}': missing data file(s): " + "; ".join(missing))
+        raise PipelineError(
+            f"{where}: benchmark.suites.{name}: missing data file(s) (expected a conversation-format JSONL): "
+            + "; ".join(missing)
+        )
     return str(name), datasets
 
 
