@@ -289,6 +289,25 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(
 # ------------------------------------------------------------- the adapter itself
 
 
+def test_a_suite_folder_an_earlier_benchmark_did_not_write_is_refused_unless_forced(
+    params_file, lexicon_dir, mlflow_env, tmp_path
+):
+    out = tmp_path / "reports"
+    suite_dir = out / "benchmark" / "small"
+    suite_dir.mkdir(parents=True)
+    (suite_dir / "notes.txt").write_text("the user's own file\n", encoding="utf-8")
+    common = ["--model", lexicon_dir, "--params", params_file, "--out-dir", out, "--no-track", "--bootstrap", "0"]
+    refused = run_cli("benchmark", *common, env=mlflow_env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "did not write (it has no summary.json)" in refused.stderr and "--force" in refused.stderr
+    assert sorted(p.name for p in out.rglob("*")) == ["benchmark", "notes.txt", "small"]
+    forced = run_cli("benchmark", *common, "--force", env=mlflow_env)
+    assert forced.returncode == 0, forced.stderr
+    assert (suite_dir / "summary.json").is_file() and not (suite_dir / "notes.txt").exists()
+    again = run_cli("benchmark", *common, env=mlflow_env)  # its own earlier output: replaced
+    assert again.returncode == 0, again.stderr
+
+
 def _conversations():
     return [
         corpus.Conversation(

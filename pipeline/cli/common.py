@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from pipeline.core.errors import PipelineError
+from pipeline.core.io import refuse_foreign_folder
 
 SchemaOption = typer.Option(
     None, "--schema", help="Schema YAML (default: configs/schema.yaml).", exists=True, dir_okay=False
@@ -47,22 +48,6 @@ def _paths(value: Path | Iterable[Path] | None) -> list[Path]:
     if value is None:
         return []
     return [Path(value)] if isinstance(value, (str, Path)) else [Path(p) for p in value]
-
-
-def refuse_foreign_folder(folder: Path | None, option: str, marker: str, force: bool = False) -> None:
-    """A command that replaces a folder whole replaces only an empty folder or its own earlier
-    output, known by ``marker`` (a file it writes there: ``model.json`` for train, ``state.json``
-    for a dataset). Any other existing folder is refused unless ``force``: it may be the user's."""
-    if folder is None or not folder.exists():
-        return
-    if not folder.is_dir():
-        raise PipelineError(f"{folder}: {option} exists and is not a folder; nothing was read or written")
-    if force or (folder / marker).is_file() or not any(folder.iterdir()):
-        return
-    raise PipelineError(
-        f"{folder}: {option} is an existing folder that this command did not write (it has no {marker}); "
-        "nothing was read or written. Choose another path, or pass --force to replace the folder and all it holds"
-    )
 
 
 def refuse_blocked_outputs(outputs: PathsByOption) -> None:

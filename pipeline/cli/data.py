@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.app import app, ingest_app, schema_app
-from pipeline.cli.common import SchemaOption, refuse_foreign_folder, user_errors
+from pipeline.cli.common import SchemaOption, user_errors
 from pipeline.core.errors import DataError, PipelineError
+from pipeline.core.io import refuse_foreign_folder
 from pipeline.data import corpus
 from pipeline.reporting.exports import export_schema
 from pipeline.schema import load_schema

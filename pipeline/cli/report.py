@@ -66,6 +66,9 @@ def benchmark(
         None, "--calibrate", help="Labelled corpus on which external models' label and risk thresholds are tuned."
     ),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log the evaluations to MLflow."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace <out-dir>/benchmark/<suite> even when an earlier benchmark did not write it."
+    ),
 ) -> None:
     """Evaluate models on every data set of a suite; write benchmark.md and a self-contained benchmark.html."""
     from pipeline.experiments.suites import run_benchmark
@@ -83,6 +86,7 @@ def benchmark(
             bootstrap=bootstrap,
             calibrate=calibrate,
             track=not no_track,
+            force=force,
         )
         for dataset, per_model in result.metrics.items():
             for name, metrics in per_model.items():

@@ -98,6 +98,22 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def refuse_foreign_folder(folder: Path | None, option: str, marker: str, force: bool = False) -> None:
+    """A command that replaces a folder whole replaces only an empty folder or its own earlier
+    output, known by ``marker`` (a file it writes there: ``model.json`` for train, ``state.json``
+    for a dataset). Any other existing folder is refused unless ``force``: it may be the user's."""
+    if folder is None or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: {option} exists and is not a folder; nothing was read or written")
+    if force or (folder / marker).is_file() or not any(folder.iterdir()):
+        return
+    raise PipelineError(
+        f"{folder}: {option} is an existing folder that this command did not write (it has no {marker}); "
+        "nothing was read or written. Choose another path, or pass --force to replace the folder and all it holds"
+    )
+
+
 def read_user_text(path: str | Path) -> str:
     """A user's UTF-8 text file; a missing file or another encoding is a clear error."""
     from pipeline.core.errors import DataError, PipelineError

@@ -35,7 +35,7 @@ from typing import Any
 from pipeline import tracking
 from pipeline.config import DEFAULT_PARAMS, load_params
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import atomic_directory, write_text_atomic
+from pipeline.core.io import atomic_directory, refuse_foreign_folder, write_text_atomic
 from pipeline.data import corpus
 from pipeline.reporting.benchmark_report import (  # noqa: F401  (metric_cell: part of this module's API)
     PLOTS,
@@ -191,12 +191,15 @@ def run_benchmark(
     bootstrap: int | None = None,
     calibrate: str | Path | None = None,
     track: bool = True,
+    force: bool = False,
 ) -> BenchmarkResult:
     """Evaluate every model on every data set of the suite; write the per-run outputs and the reports.
 
     ``max_conversations`` and ``bootstrap`` override ``evaluate.max_conversations`` and
     ``evaluate.bootstrap`` (0 conversations: all); a suite entry's own ``max_conversations``
-    (``0`` for a test set read whole) wins over ``evaluate.max_conversations``, not over the argument."""
+    (``0`` for a test set read whole) wins over ``evaluate.max_conversations``, not over the argument.
+    The suite's folder (``<out_dir>/benchmark/<suite>``) is replaced whole: only an earlier
+    benchmark's (it holds ``summary.json``) or an empty one, unless ``force``."""
     from pipeline.experiments.evaluate import evaluate_model
 
     typed = load_params(params_path or DEFAULT_PARAMS)
@@ -232,6 +235,7 @@ def run_benchmark(
             "calibrate": str(calibrate) if calibrate else None,
         },
     )
+    refuse_foreign_folder(result.suite_dir, "the benchmark's suite folder", "summary.json", force)
     with atomic_directory(result.suite_dir) as staging:
         for dataset in datasets:
             for entry in models:
