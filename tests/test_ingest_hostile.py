@@ -150,6 +150,10 @@ def test_pan12_refuses_doctype_and_entity_declarations(content, line, tmp_path, 
             _pan12_xml(("c1", _message(1, "user-a", "hello") + _message(2, "user-b", "see you", time="soon"))),
             ":5: <time>: expected an ISO 8601 time (2026-03-01T20:48:00) or HH:MM, found 'soon'",
         ),
+        (
+            _pan12_xml(("c1", _message(1, "user-a", "hello") + _message(2, "  ", "no author"))),
+            ":5: <author>: expected the author id of the message, found none",
+        ),
     ],
 )
 def test_pan12_refuses_a_file_that_is_not_a_pan12_corpus(content, expected, tmp_path, predators):
@@ -430,3 +434,46 @@ def test_json_that_could_not_be_written_back_is_refused(line, expected, tmp_path
     path.write_text(good + "\n" + line + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     _refused(["convert", path, "--out", out], [path], out, f"{path}{expected}")
+
+
+def test_pan12_lines_file_with_a_line_that_is_not_a_number_is_refused(tmp_path, predators):
+    xml = tmp_path / "corpus.xml"
+    xml.write_text(_pan12_xml(("c1", _message(1, "user-a", "hello") + _message(2, "user-b", "hi"))), encoding="utf-8")
+    lines = tmp_path / "problem2.txt"
+    lines.write_text("c1\t2\nc1\tsecond\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    _refused(
+        ["ingest", "pan12", "--corpus", xml, "--predators", predators, "--lines", lines, "--out", out],
+        [xml, predators, lines],
+        out,
+        f"{lines}:2: line: expected a message line number, found 'second'",
+    )
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (["--writer-source", "nosuch"], "--writer-source: no conversation has source 'nosuch'"),
+        (["--writer-source", "authored", "--writer-test", "w9"], "--writer-test: writer(s) ['w9'] not found in source"),
+    ],
+)
+def test_a_writer_split_names_a_source_and_writers_that_exist(options, expected, tmp_path):
+    conversations = [
+        {
+            "conversation_id": f"c{i}",
+            "source": "authored",
+            "meta": {"writer": f"w{i % 3}"},
+            "messages": [{"author": "a", "text": "hello"}, {"author": "b", "text": "hi there"}],
+        }
+        for i in range(12)
+    ]
+    data = tmp_path / "corpus.jsonl"
+    data.write_text("".join(json.dumps(c) + "\n" for c in conversations), encoding="utf-8")
+    out = tmp_path / "splits"
+    stderr = _refused(
+        ["split", data, "--out-dir", out, "--report-dir", tmp_path / "reports", "--by", "conversation", *options],
+        [data],
+        out / "train.jsonl",
+        expected,
+    )
+    assert str(data) in stderr and not (tmp_path / "reports").exists()

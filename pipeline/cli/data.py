@@ -507,6 +507,7 @@ def split(
         written: dict[str, list] = {}
         try:  # what cannot be split is a property of the corpus: name it
             if writer_source:
+                check_writer_options(conversations, writer_source, names(writer_valid), names(writer_test))
                 conversations, written = split_by_writer(
                     conversations, writer_source, names(writer_valid), names(writer_test)
                 )
@@ -524,6 +525,19 @@ def split(
             )
         for path in write_splits(splits, out_dir):
             typer.echo(f"wrote {path} ({report['splits'][path.stem]['conversations']} conversations)")
+
+
+def check_writer_options(conversations, source: str, valid: list[str], test: list[str]) -> None:
+    """A writer split names a source of the corpus and writers of that source: a typo would
+    otherwise give empty files, or a test split short of a writer, without a word."""
+    sources = sorted({c.source for c in conversations if c.source})
+    if source not in sources:
+        raise PipelineError(f"--writer-source: no conversation has source '{source}' (sources found: {sources})")
+    writers = sorted({(c.meta or {}).get("writer") for c in conversations if c.source == source} - {None})
+    for option, named in (("--writer-valid", valid), ("--writer-test", test)):
+        unknown = sorted(set(named) - set(writers))
+        if unknown:
+            raise PipelineError(f"{option}: writer(s) {unknown} not found in source '{source}' (writers: {writers})")
 
 
 # ---------------------------------------------------------------- models

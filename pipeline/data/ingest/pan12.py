@@ -98,6 +98,8 @@ def read_flagged_lines(path: str | Path) -> set[tuple[str, str]]:
         parts = line.strip().split("\t") if "\t" in line else line.split()
         if len(parts) != 2:
             raise DataError.single(path, number, "(row)", "expected 'conversation-id<TAB>line'")
+        if not parts[1].strip().isdigit():
+            raise DataError.single(path, number, "line", f"expected a message line number, found {parts[1].strip()!r}")
         rows.add((parts[0].strip(), parts[1].strip()))
     return rows
 
@@ -358,6 +360,10 @@ def _conversation(
     for index, raw_message in enumerate(raw.messages):
         number = raw_message.number or str(index + 1)
         time = raw_message.text("time").strip() or None
+        if not raw_message.text("author").strip():  # the predator labels are read from authors
+            line = raw_message.fields.get("author", (raw_message.line, ""))[0]
+            problems.append(Problem(str(path), line, "<author>", "expected the author id of the message, found none"))
+            continue
         try:
             messages.append(
                 Message(
