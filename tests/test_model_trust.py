@@ -111,6 +111,15 @@ def test_an_ensemble_checks_each_member_folder(copies, baseline_data):
     assert not marker.exists()
 
 
+def _suite(root: Path, data: Path) -> Path:
+    """A params file whose benchmark suite is one data file of the session (a fresh clone has no
+    data/processed/ before `dvc repro`)."""
+    path = root / "params.yaml"
+    suite = {"suite": "one", "suites": {"one": [{"name": "test", "path": str(data)}]}}
+    path.write_text(json.dumps({"base": {"seed": 1}, "benchmark": suite}), encoding="utf-8")  # JSON is YAML
+    return path
+
+
 @pytest.mark.parametrize("command", ["evaluate", "score", "benchmark", "annotate export"])
 def test_commands_refuse_a_tampered_folder_and_nothing_runs(copies, baseline_data, baseline_mlflow_env, command):
     marker = copies / "ran"
@@ -120,7 +129,16 @@ def test_commands_refuse_a_tampered_folder_and_nothing_runs(copies, baseline_dat
     args = {
         "evaluate": ["evaluate", "--model", copies / "tfidf", "--data", data, "--out", out / "m.json", "--no-track"],
         "score": ["score", "--model", copies / "tfidf", "--data", data, "--out", out / "s.jsonl"],
-        "benchmark": ["benchmark", "--model", copies / "tfidf", "--out-dir", out, "--no-track"],
+        "benchmark": [
+            "benchmark",
+            "--model",
+            copies / "tfidf",
+            "--params",
+            _suite(copies, data),
+            "--out-dir",
+            out,
+            "--no-track",
+        ],
         "annotate export": ["annotate", "export", "--data", data, "--model", copies / "tfidf", "--out", out / "t.json"],
     }[command]
     result = run_cli(*args, env=baseline_mlflow_env)
