@@ -15,11 +15,23 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: run test lint bench ui codebook clean setup setup-dev labelstudio-venv
+.PHONY: run exp plots test lint bench ui codebook clean setup setup-dev labelstudio-venv
 
 run: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 	@cat reports/leaderboard.md
+	@echo
+	@echo "Next: 'source $(VENV)/bin/activate' puts grooming-risk, dvc and mlflow on PATH for the README's commands;"
+	@echo "or use 'make exp ARGS=\"-S tfidf.C=2\"', 'make plots' and 'make ui', which need nothing more."
+
+# DVC with the project's venv on PATH (every stage runs `grooming-risk`):
+#   make exp ARGS="-S tfidf.C=2"    dvc exp run -S tfidf.C=2
+#   make plots                      dvc plots show (ARGS="diff HEAD": dvc plots diff HEAD)
+exp: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc exp run $(ARGS)
+
+plots: $(VENV)/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc plots $(or $(ARGS),show)
 
 # The MLflow UI on the local store (loopback only).
 ui: $(VENV)/.installed
