@@ -54,6 +54,20 @@ def _pan12_xml(*conversations: tuple[str | None, str], declaration: str = "UTF-8
     return f'<?xml version="1.0" encoding="{declaration}"?>\n<conversations>\n{body}</conversations>\n'
 
 
+def _pan12_refused(tmp_path: Path, predators: Path, content: str, expected_after_file: str) -> None:
+    """Write ``content`` as a PAN 2012 file; ``ingest pan12`` must refuse it with
+    ``<file><expected_after_file>``."""
+    xml = tmp_path / "corpus.xml"
+    xml.write_text(content, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    _refused(
+        ["ingest", "pan12", "--corpus", xml, "--predators", predators, "--out", out],
+        [xml, predators],
+        out,
+        f"{xml}{expected_after_file}",
+    )
+
+
 @pytest.fixture
 def predators(tmp_path) -> Path:
     path = tmp_path / "predators.txt"
@@ -81,14 +95,11 @@ def test_pan12_honours_the_declared_encoding(declaration, codec, tmp_path, preda
 
 
 def test_pan12_refuses_an_encoding_it_cannot_read(tmp_path, predators):
-    xml = tmp_path / "corpus.xml"
-    xml.write_text(_pan12_xml(("c1", _message(1, "user-a", "hello")), declaration="x-made-up"), encoding="utf-8")
-    out = tmp_path / "out.jsonl"
-    _refused(
-        ["ingest", "pan12", "--corpus", xml, "--predators", predators, "--out", out],
-        [xml, predators],
-        out,
-        f'{xml}:1: (encoding): expected an encoding such as UTF-8 or ISO-8859-1, found encoding="x-made-up"',
+    _pan12_refused(
+        tmp_path,
+        predators,
+        _pan12_xml(("c1", _message(1, "user-a", "hello")), declaration="x-made-up"),
+        ':1: (encoding): expected an encoding such as UTF-8 or ISO-8859-1, found encoding="x-made-up"',
     )
 
 
@@ -114,14 +125,8 @@ ENTITY_INSIDE = (
     ],
 )
 def test_pan12_refuses_doctype_and_entity_declarations(content, line, tmp_path, predators):
-    xml = tmp_path / "corpus.xml"
-    xml.write_text(content, encoding="utf-8")
-    out = tmp_path / "out.jsonl"
-    _refused(
-        ["ingest", "pan12", "--corpus", xml, "--predators", predators, "--out", out],
-        [xml, predators],
-        out,
-        f"{xml}:{line}: (xml): DOCTYPE/ENTITY declarations are not accepted (entity expansion)",
+    _pan12_refused(
+        tmp_path, predators, content, f":{line}: (xml): DOCTYPE/ENTITY declarations are not accepted (entity expansion)"
     )
 
 
@@ -157,15 +162,7 @@ def test_pan12_refuses_doctype_and_entity_declarations(content, line, tmp_path, 
     ],
 )
 def test_pan12_refuses_a_file_that_is_not_a_pan12_corpus(content, expected, tmp_path, predators):
-    xml = tmp_path / "corpus.xml"
-    xml.write_text(content, encoding="utf-8")
-    out = tmp_path / "out.jsonl"
-    _refused(
-        ["ingest", "pan12", "--corpus", xml, "--predators", predators, "--out", out],
-        [xml, predators],
-        out,
-        f"{xml}{expected}",
-    )
+    _pan12_refused(tmp_path, predators, content, expected)
 
 
 @pytest.mark.parametrize(
