@@ -56,6 +56,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     return subprocess.CompletedProcess(["grooming-risk", *map(str, args)], result.exit_code, result.stdout, stderr)
 
 
+def write_tiny_encoder(path: Path) -> Path:
+    """A random two-layer BERT (hidden size 32, seeded) saved with the packaged MiniLM tokenizer
+    into ``path``: a local Hugging Face folder that trains and scores in a fraction of MiniLM's
+    time, for tests of what surrounds an encoder rather than of what it has learnt."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from pipeline.models.encoder import load_tokenizer, resolve_encoder
+
+    tokenizer = load_tokenizer(resolve_encoder("minilm"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``scheduled_first`` (the real DVC runs) come first: under ``make test``
     (pytest-xdist, ``--dist loadfile``) their file goes to one worker at once and the rest of the

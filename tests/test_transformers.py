@@ -18,29 +18,12 @@ from pipeline.data.synth.generator import SynthConfig, synthesize
 from pipeline.models import EmbedModel, TransformerModel, load_model
 from pipeline.models.encoder import PairEncoder, load_tokenizer, resolve_encoder, training_batches
 from pipeline.schema import load_schema
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, write_tiny_encoder
 
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory):
-    """A random two-layer BERT (hidden size 32) saved with the packaged MiniLM tokenizer."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = load_tokenizer(resolve_encoder("minilm"))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return write_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="module")

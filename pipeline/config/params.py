@@ -32,7 +32,7 @@ from pipeline.config.models import (
 )
 from pipeline.core.errors import PipelineError
 from pipeline.core.paths import REPO_ROOT
-from pipeline.core.yamlutil import format_loc, line_of
+from pipeline.core.yamlutil import format_loc, line_of, load_with_nodes
 
 DEFAULT_PARAMS = REPO_ROOT / "params.yaml"
 TrainedKind = Literal["lexicon", "tfidf", "embed", "transformer"]
@@ -90,8 +90,8 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ParamsError(f"{path}: cannot read the params file: {exc}") from None
     try:
-        data = yaml.safe_load(text) or {}
-        node = yaml.compose(text)
+        data, node = load_with_nodes(text)
+        data = data or {}
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: expected valid YAML: {exc}") from None
     if not isinstance(data, dict):

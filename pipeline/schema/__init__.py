@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.core.errors import DataError, PipelineError, Problem
 from pipeline.core.paths import default_schema_path
-from pipeline.core.yamlutil import Loc, format_loc, line_of
+from pipeline.core.yamlutil import Loc, format_loc, line_of, load_with_nodes
 
 REQUIRED_LANGUAGES = ("en", "fr")
 MIN_EXAMPLES = 3  # per label, language and polarity
@@ -241,8 +241,7 @@ def _consistency_problems(schema: Schema) -> list[tuple[Loc, str]]:
 def parse_schema(text: str, path: str = "<schema>") -> Schema:
     """Validate schema YAML text; raise ``DataError`` listing every problem with its line."""
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        data, root = load_with_nodes(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

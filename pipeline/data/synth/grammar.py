@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.core.errors import DataError, Problem
 from pipeline.core.paths import CONFIGS_DIR
-from pipeline.core.yamlutil import line_of
+from pipeline.core.yamlutil import line_of, load_with_nodes
 from pipeline.schema.safety import explicit_terms
 
 SYNTH_DIR = CONFIGS_DIR / "synth"
@@ -233,7 +233,7 @@ def load_grammar(
     def read(path: Path):
         try:
             text = path.read_text(encoding="utf-8")
-            return yaml.safe_load(text), yaml.compose(text)
+            return load_with_nodes(text)
         except FileNotFoundError:
             problems.append(Problem(str(path), None, "(file)", "file not found"))
         except yaml.YAMLError as exc:

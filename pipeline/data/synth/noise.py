@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import cache
 
 from pipeline.config.data import NoiseRates  # noqa: F401  (re-exported)
 
@@ -52,14 +53,27 @@ def _typo(rng: random.Random, text: str) -> str:
     return " ".join(words)
 
 
+@cache
+def _abbreviation_patterns(language: str) -> list[tuple[re.Pattern, re.Pattern, str]]:
+    """Per phrase of the language's table, in its order: a pattern to find it in the lowered
+    text, one to replace it case-blind, and its abbreviation (compiled once, not per message)."""
+    return [
+        (
+            re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)"),
+            re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.I),
+            short,
+        )
+        for phrase, short in ABBREVIATIONS.get(language, {}).items()
+    ]
+
+
 def _abbreviate(rng: random.Random, text: str, language: str) -> str:
-    table = ABBREVIATIONS.get(language, {})
     lowered = text.lower()
-    found = [phrase for phrase in table if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", lowered)]
+    found = [(replace, short) for find, replace, short in _abbreviation_patterns(language) if find.search(lowered)]
     if not found:
         return text
-    phrase = rng.choice(found)
-    return re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", table[phrase], text, count=1, flags=re.IGNORECASE)
+    replace, short = rng.choice(found)
+    return replace.sub(short, text, count=1)
 
 
 def add_noise(rng: random.Random, text: str, language: str, rates: NoiseRates) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 
 from pipeline.core.errors import DataError, Problem
 from pipeline.core.paths import CONFIGS_DIR
-from pipeline.core.yamlutil import Loc, format_loc, line_of
+from pipeline.core.yamlutil import Loc, format_loc, line_of, load_with_nodes
 from pipeline.schema.safety import explicit_terms
 
 SCRIPTS_DIR = CONFIGS_DIR / "synth" / "scripts"
@@ -222,8 +222,7 @@ def _load_file(
 ) -> Script | None:
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        data, root = load_with_nodes(text)
     except FileNotFoundError:
         problems.append(Problem(str(path), None, "(file)", f"file not found; expected the {kind} script"))
         return None
