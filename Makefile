@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: run exp plots test lint bench ui codebook clean setup setup-dev labelstudio-venv
+.PHONY: run exp plots test lint bench ui docs codebook clean setup setup-dev labelstudio-venv
 
 run: $(VENV)/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
@@ -24,7 +24,8 @@ run: $(VENV)/.installed
 	@echo "Next: 'source $(VENV)/bin/activate' puts grooming-risk, dvc and mlflow on PATH for the README's commands;"
 	@echo "or use 'make exp ARGS=\"-S tfidf.C=2\"', 'make plots' and 'make ui', which need nothing more."
 
-# DVC with the project's venv on PATH (every stage runs `grooming-risk`):
+# DVC with the project's venv on PATH, for the dvc command itself (the stages call
+# tools/grooming-risk, which finds the CLI in .venv when PATH has none):
 #   make exp ARGS="-S tfidf.C=2"    dvc exp run -S tfidf.C=2
 #   make plots                      dvc plots show (ARGS="diff HEAD": dvc plots diff HEAD)
 exp: $(VENV)/.installed
@@ -49,6 +50,12 @@ test: $(VENV)/.installed-dev $(LS_VENV)/.installed
 # Speed and memory figures (never asserted by tests): reports/bench/*.json
 bench: $(VENV)/.installed
 	$(BIN)/python -m perf.run
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict: a broken link or a page missing
+# from the nav fails (tests/test_docs.py builds it the same way).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	@echo "open site/index.html"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check pipeline tests perf notebooks tools

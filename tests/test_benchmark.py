@@ -24,7 +24,7 @@ from tests.conftest import REPO, run_cli
 SEED = 7
 BOOTSTRAP = 30
 SAMPLE = 30  # evaluate.max_conversations of the test params: a seeded sample of test (40 conversations)
-PLOT_FILES = ["confusion.png", "pr_curves.png", "risk_over_time.png"]
+PLOT_FILES = [f"{name}.{ext}" for name in ("confusion", "pr_curves", "risk_over_time") for ext in ("png", "json")]
 
 # A keyword model written as MLflow "models from code": innocuous cue words per label, a score
 # graded by text length so that curves are not flat, and an extra column that must be ignored.

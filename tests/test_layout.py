@@ -1,4 +1,4 @@
-"""The README's layout section matches the tree, and the layers import only downwards."""
+"""The documented layout (docs/layout.md) matches the tree, and the layers import only downwards."""
 
 from __future__ import annotations
 
@@ -24,25 +24,24 @@ LAYERS = [
 
 
 def _layout_block() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Layout\n", 1)[1]
-    return section.split("```", 2)[1]
+    text = (REPO / "docs" / "layout.md").read_text(encoding="utf-8")
+    return text.split("```", 2)[1]
 
 
-def test_the_readme_layout_lists_every_package_folder_and_only_those():
+def test_the_layout_page_lists_every_package_folder_and_only_those():
     listed = set(re.findall(r"^  (\w+)/", _layout_block(), flags=re.M))
     actual = {p.name for p in (REPO / "pipeline").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert listed == actual, (
-        f"README lists {sorted(listed - actual)} not in pipeline/; misses {sorted(actual - listed)}"
+        f"docs/layout.md lists {sorted(listed - actual)} not in pipeline/; misses {sorted(actual - listed)}"
     )
     assert actual == set(LAYERS)
 
 
-def test_the_readme_layout_names_the_top_level_folders_that_exist():
+def test_the_layout_page_names_the_top_level_folders_that_exist():
     outputs = {"models", "metrics", "plots"}  # made by `make run` (DVC outputs, git-ignored): absent in a clone
     listed = set(re.findall(r"^(\w+)/", _layout_block(), flags=re.M)) - outputs
     for folder in listed:
-        assert (REPO / folder).is_dir(), f"README's layout names {folder}/, which does not exist"
+        assert (REPO / folder).is_dir(), f"docs/layout.md names {folder}/, which does not exist"
 
 
 def _imports(path) -> set[str]:

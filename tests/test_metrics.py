@@ -199,3 +199,33 @@ def test_models_follow_the_estimator_contract():
         scorer.running(np.array([[0.1, 0.2]]))
     lexicon = LexiconModel(["secrecy"], cues={"secrecy": {"en": ["our secret"]}})
     assert not hasattr(lexicon, "thresholds_")
+
+
+def test_plot_data_series_by_hand(message_example):
+    """The data behind the plots (what `dvc plots diff` overlays) agrees with the metrics."""
+    from pipeline.evaluation.plots import confusion_rows, pr_curve_rows, risk_rows
+
+    conversations, predictions = message_example
+    aligned = Aligned(conversations, predictions, LABELS, risk_threshold=0.5)
+    counts = {(r["label"], r["outcome"]): r["messages"] for r in confusion_rows(aligned)}
+    # trust_building: TP c1m1, FP c1m2, FN c2m1; risk_assessment: TP c1m3 and c2m1
+    assert counts == {
+        ("trust_building", "true positive"): 1,
+        ("trust_building", "false positive"): 1,
+        ("trust_building", "false negative"): 1,
+        ("risk_assessment", "true positive"): 2,
+        ("risk_assessment", "false positive"): 0,
+        ("risk_assessment", "false negative"): 0,
+    }
+    curve = {(r["label"], r["recall"]): r["precision"] for r in pr_curve_rows(aligned)}
+    assert len(curve) == 2 * 101
+    # trust_building ranked .9+ .8- .3+ .1-: recall 0.5 at precision 1, recall 1 at precision 2/3
+    assert curve[("trust_building", 0.0)] == curve[("trust_building", 0.5)] == 1.0
+    assert curve[("trust_building", 0.51)] == curve[("trust_building", 1.0)] == pytest.approx(2 / 3, abs=1e-6)
+    assert all(curve[("risk_assessment", r / 100)] == 1.0 for r in range(101))
+    rows = risk_rows(conversations, predictions)
+    assert [(r["message"], r["risk"]) for r in rows if r["conversation"].startswith("c1")] == [
+        (1, 0.9),
+        (2, 0.8),
+        (3, 0.7),
+    ]

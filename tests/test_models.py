@@ -124,10 +124,16 @@ def test_evaluate_writes_every_contract_key(trained, data, mlflow_env, tmp_path)
     low, high = metrics["intervals"]["conversation.f0_5"]
     assert low <= metrics["conversation"]["f0_5"] <= high
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "confusion.json",
         "confusion.png",
+        "pr_curves.json",
         "pr_curves.png",
+        "risk_over_time.json",
         "risk_over_time.png",
     ]
+    confusion = json.loads((tmp_path / "plots" / "confusion.json").read_text(encoding="utf-8"))["rows"]
+    true_positives = sum(r["messages"] for r in confusion if r["outcome"] == "true positive")
+    assert true_positives == sum(round(v["support"] * v["recall"]) for v in metrics["message"]["per_label"].values())
     assert (tmp_path / "metrics.predictions.json").exists()
 
 

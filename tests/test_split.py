@@ -113,6 +113,41 @@ def test_family_split_needs_template_families(sample_path, tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_the_family_hold_out_takes_synthetic_conversations_only(synthetic, tmp_path):
+    """PAN 2012, a table or a HF data set has no template family: with --family-holdout on and
+    --by conversation (the pipeline's defaults), such conversations go to train/valid/test and only
+    synthetic ones are held out by family (an earlier version refused the run with a message
+    about --by family)."""
+    brought = [_conv(f"pan-{i}", [f"p{i}", f"k{i}"], int(i % 3 == 0)) for i in range(60)]
+    mixed = tmp_path / "mixed.jsonl"
+    corpus.write_conversations(mixed, [*corpus.read_conversations(synthetic), *brought])
+    out = tmp_path / "splits"
+    result = run_cli(
+        "split", mixed, "--out-dir", out, "--by", "conversation", "--family-holdout", "0.15",
+        "--report-dir", tmp_path / "reports", "--seed", "3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    splits = {name: corpus.read_conversations(out / f"{name}.jsonl") for name in ("train", "valid", "test")}
+    heldout = corpus.read_conversations(out / "heldout_families.jsonl")
+    assert heldout and all(c.meta.get("template_family") for c in heldout)
+    placed = Counter(c.conversation_id.startswith("pan-") for s in splits.values() for c in s)
+    assert placed[True] == 60 and sum(len(s) for s in splits.values()) + len(heldout) == 540
+    assert all(any(c.conversation_id.startswith("pan-") for c in s) for s in splits.values())
+
+
+def test_a_family_hold_out_without_families_warns_and_splits_the_rest(sample_path, tmp_path):
+    out = tmp_path / "splits"
+    brought = [_conv(f"pan-{i}", [f"p{i}", f"k{i}"], i % 2) for i in range(40)]
+    corpus.write_conversations(tmp_path / "pan.jsonl", brought)
+    result = run_cli(
+        "split", tmp_path / "pan.jsonl", "--out-dir", out, "--family-holdout", "0.15", "--report-dir", tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "--family-holdout 0.15: no conversation has meta.template_family" in result.stderr
+    assert (out / "heldout_families.jsonl").read_text(encoding="utf-8") == ""  # written, empty (DVC declares it)
+    assert sum(len(corpus.read_conversations(out / f"{n}.jsonl")) for n in ("train", "valid", "test")) == 40
+
+
 def test_too_few_groups_is_a_clear_error(sample_path, tmp_path):
     result = run_cli("split", sample_path, "--out-dir", tmp_path / "s", "--report-dir", tmp_path)
     assert result.returncode == 1

@@ -523,6 +523,12 @@ def split(
                 + "; ".join(report["leaks"])
                 + f"; no split written (report: {report_dir / name}_leakage.md)"
             )
+        if family_holdout > 0 and not splits.get("heldout_families"):
+            typer.echo(
+                f"warning: --family-holdout {family_holdout}: no conversation has meta.template_family "
+                "(only synthetic ones do); heldout_families.jsonl is empty",
+                err=True,
+            )
         for path in write_splits(splits, out_dir):
             typer.echo(f"wrote {path} ({report['splits'][path.stem]['conversations']} conversations)")
 

@@ -102,15 +102,23 @@ def split_corpus(
     family_holdout: float = 0.0,
 ) -> dict[str, list[Conversation]]:
     """train/valid/test, grouped by ``by``; with ``family_holdout`` > 0, first set aside whole
-    template families as a fourth split (``heldout_families``) for a test on unseen phrasing."""
+    template families as a fourth split (``heldout_families``) for a test on unseen phrasing.
+    The hold-out draws from the conversations that have a family (``meta.template_family``,
+    the synthetic ones); the others are split by ``by`` alone."""
     if not 0 <= valid < 1 or not 0 < test < 1 or valid + test >= 1:
         raise PipelineError(f"expected 0 <= valid, 0 < test and valid + test < 1, found valid={valid}, test={test}")
     strata = _strata(conversations)
     everything = np.arange(len(conversations))
     heldout_idx = np.array([], dtype=int)
     if family_holdout > 0:
-        families = groups_for(conversations, "family")
-        everything, heldout_idx = _hold_out(everything, strata, families, family_holdout, seed + 2)
+        # Only conversations drawn from a template family (the synthetic ones) can be held out by
+        # family: PAN 2012, a table or a HF data set brings none, and goes to train/valid/test.
+        families = [(c.meta or {}).get("template_family") for c in conversations]
+        with_family = np.array([i for i in everything if families[i]], dtype=int)
+        if len(with_family):
+            kept, heldout_idx = _hold_out(with_family, strata, families, family_holdout, seed + 2)
+            without_family = np.array([i for i in everything if not families[i]], dtype=int)
+            everything = np.sort(np.concatenate([kept, without_family]))
     groups = groups_for(conversations, by)
     rest, test_idx = _hold_out(everything, strata, groups, test / (1 - family_holdout), seed)
     train_idx, valid_idx = _hold_out(rest, strata, groups, valid / (1 - family_holdout - test), seed + 1)

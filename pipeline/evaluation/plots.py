@@ -1,10 +1,13 @@
-"""Evaluation plots (PNG): precision-recall per label, per-label confusion, risk over time.
+"""Evaluation plots: precision-recall per label, per-label confusion, risk over time.
 
-Declared as DVC ``plots:`` and logged to MLflow with the evaluation run.
+Each is written twice: a PNG (logged to MLflow, shown in the cards and by ``dvc plots show``)
+and its data as JSON, which dvc.yaml declares with a template from ``configs/plots/`` so that
+``dvc plots diff HEAD <experiment>`` draws two experiments' curves over each other.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +21,13 @@ from pipeline.models.base import ConversationPrediction
 PR_CURVES = "pr_curves.png"
 CONFUSION = "confusion.png"
 RISK_OVER_TIME = "risk_over_time.png"
+# The same plots as data series (DVC plots with templates)
+PR_CURVES_DATA = "pr_curves.json"
+CONFUSION_DATA = "confusion.json"
+RISK_OVER_TIME_DATA = "risk_over_time.json"
+RECALL_GRID = np.linspace(
+    0.0, 1.0, 101
+)  # interpolated precision at each recall: small files, the same x in every experiment
 
 
 def _save(fig, path: Path) -> None:
@@ -124,12 +134,70 @@ def risk_over_time(
     plt.close(fig)
 
 
+def _save_data(rows: list[dict], path: Path) -> None:
+    with atomic_write(path) as handle:
+        handle.write(json.dumps({"rows": rows}, indent=1, ensure_ascii=False) + "\n")
+
+
+def pr_curve_rows(aligned: Aligned) -> list[dict]:
+    """Per label with positives, interpolated precision (the best precision at a recall at
+    least r) at r = 0, 0.01, ..., 1: the curve of the PNG, on one grid for every experiment."""
+    from sklearn.metrics import precision_recall_curve
+
+    rows = []
+    for j, label in enumerate(aligned.label_ids):
+        if not (len(aligned.gold) and aligned.gold[:, j].sum()):
+            continue
+        precision, recall, _ = precision_recall_curve(aligned.gold[:, j], aligned.prob[:, j])
+        for r in RECALL_GRID:
+            reached = precision[recall >= r - 1e-12]
+            rows.append({"label": label, "recall": round(float(r), 2), "precision": round(float(reached.max()), 6)})
+    return rows
+
+
+def confusion_rows(aligned: Aligned) -> list[dict]:
+    """Per label and outcome (true positive, false positive, false negative): messages."""
+    counts = {"true positive": aligned.tp, "false positive": aligned.fp, "false negative": aligned.fn}
+    return [
+        {"label": label, "outcome": outcome, "messages": int(matrix[:, j].sum())}
+        for j, label in enumerate(aligned.label_ids)
+        for outcome, matrix in counts.items()
+    ]
+
+
+def risk_rows(conversations, predictions, count: int = 6) -> list[dict]:
+    """The running risk of the conversations the PNG draws, after each message."""
+    risky = [i for i, c in enumerate(conversations) if c.label == 1][: count // 2]
+    benign = [i for i, c in enumerate(conversations) if c.label == 0][: count - len(risky)]
+    rows = []
+    for i in risky + benign:
+        conversation, prediction = conversations[i], predictions[i]
+        name = f"{conversation.conversation_id} ({conversation.kind or conversation.label})"
+        for step, risk in enumerate(prediction.risk):
+            rows.append(
+                {
+                    "conversation": name,
+                    "message": step + 1,
+                    "risk": round(float(risk), 6),
+                    "alert": step == prediction.alert,
+                }
+            )
+    return rows
+
+
 def write_plots(
     aligned: Aligned, conversations, predictions, threshold: float, directory: Path, title: str
 ) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / PR_CURVES, directory / CONFUSION, directory / RISK_OVER_TIME]
+    paths = [directory / name for name in (PR_CURVES, CONFUSION, RISK_OVER_TIME)]
     pr_curves(aligned, paths[0], title)
     confusion(aligned, paths[1], title)
     risk_over_time(conversations, predictions, threshold, paths[2], title)
-    return paths
+    data = {
+        PR_CURVES_DATA: pr_curve_rows(aligned),
+        CONFUSION_DATA: confusion_rows(aligned),
+        RISK_OVER_TIME_DATA: risk_rows(conversations, predictions),
+    }
+    for name, rows in data.items():
+        _save_data(rows, directory / name)
+    return paths + [directory / name for name in data]
