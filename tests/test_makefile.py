@@ -31,3 +31,21 @@ def test_dvc_targets_run_with_the_venv_on_path(args, command):
 
 def test_make_run_ends_by_saying_how_to_get_the_commands():
     assert any("source .venv/bin/activate" in line for line in _dry_run("run"))
+
+
+@pytest.mark.parametrize(
+    "target, command",
+    [
+        ("docs", "/mkdocs build --strict --site-dir site"),
+        ("ui", "/mlflow ui --backend-store-uri"),
+        ("bench", "/python -m perf.run"),
+    ],
+)
+def test_the_other_documented_targets_run_the_project_tools(target, command):
+    """`make docs`, `make ui` and `make bench` (named by the README) use the venv's own tools;
+    make ui binds to loopback only."""
+    recipe = "\n".join(_dry_run(target)).replace("\\\n", " ").splitlines()  # a recipe line may continue
+    [line] = [line for line in recipe if command in line]
+    assert str(REPO / ".venv" / "bin") in line or ".venv/bin" in line
+    if target == "ui":
+        assert "--host 127.0.0.1" in line
