@@ -62,6 +62,38 @@ def _answers(url: str) -> bool:
         return False
 
 
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def server_process(
+    command: list[str], ready_url: str, what: str, *, env: dict, cwd: Path, log: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """``command`` in a process group of its own (a server and its workers stop together), once
+    ``ready_url`` answers 200; its output goes to ``log`` (shown if it does not start)."""
+    output = log.open("w") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(
+        command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+    )
+    try:
+        try:
+            _wait(lambda: http_ok(ready_url), process, what)
+        except RuntimeError as exc:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log is not None else ""
+            raise RuntimeError(f"{exc}\n{tail}") from None
+        yield process
+    finally:
+        if process.poll() is None:
+            _stop(process)
+        if log is not None:
+            output.close()
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[str]:
     """``moto_server`` on a free loopback port; yields its endpoint URL (buckets are created by

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +17,7 @@ import yaml
 from pipeline.models import load_model
 from pipeline.tracking.serving import predict_table
 from tests.conftest import BIN
+from tests.services import free_port, server_process
 
 # Innocuous chat lines, two conversations interleaved as a client might send them.
 REQUEST_ROWS = [
@@ -111,12 +109,6 @@ def test_logged_model_carries_the_package(kind, trained_models, mlflow_env, tmp_
     assert pd.DataFrame(result["answer"]).equals(_expected(model_dir))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -129,34 +121,24 @@ def _get(url: str) -> int:
 def served(trained, mlflow_env, tmp_path):
     """``mlflow models serve`` on the model's runs:/ URI, on a free loopback port; stopped at the end."""
     _, uri = trained
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
+    port = free_port()
     env = {**mlflow_env, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # the server runs `uvicorn`
-    process = subprocess.Popen(
-        [BIN / "mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
-        start_new_session=True,  # its own process group: the server and its workers stop together
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while _get(f"http://127.0.0.1:{port}/ping") != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"the model server did not start:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
+    command = [
+        str(BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with server_process(command, f"{url}/ping", "the model server", env=env, cwd=tmp_path, log=tmp_path / "serve.log"):
+        yield url
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
@@ -18,7 +16,15 @@ from pipeline.data import corpus
 from pipeline.data.split import split_corpus
 from pipeline.data.synth.generator import SynthConfig, synthesize
 from tests.conftest import BIN, REPO, run_cli
-from tests.services import S3_CREDENTIALS, bucket_keys, free_port, make_bucket, postgres_server, s3_server
+from tests.services import (
+    S3_CREDENTIALS,
+    bucket_keys,
+    free_port,
+    make_bucket,
+    postgres_server,
+    s3_server,
+    server_process,
+)
 
 BUCKET = "mlflow-artifacts"
 
@@ -37,34 +43,15 @@ def tracking_server(tmp_path_factory):
             "MLFLOW_S3_ENDPOINT_URL": endpoint,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
-        process = subprocess.Popen(
-            [
-                str(BIN / "mlflow"), "server",
-                "--backend-store-uri", database,
-                "--artifacts-destination", f"s3://{BUCKET}/mlartifacts",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            ],
-            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        command = [
+            str(BIN / "mlflow"), "server",
+            "--backend-store-uri", database,
+            "--artifacts-destination", f"s3://{BUCKET}/mlartifacts",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ]  # fmt: skip
         url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("the MLflow server did not start") from None
-                    time.sleep(0.5)
+        with server_process(command, f"{url}/health", "the MLflow server", env=env, cwd=root):
             yield url, endpoint
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
