@@ -113,6 +113,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    import json
+    from perf.run import entry
 
-    print(json.dumps(main(), indent=2))
+    entry(main)

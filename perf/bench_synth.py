@@ -6,7 +6,6 @@ the default params to a temporary file, the same path as `grooming-risk synthesi
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import sys
@@ -47,4 +46,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    from perf.run import entry
+
+    entry(main)

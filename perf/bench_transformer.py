@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 
-from perf.run import run_arm
+from perf.run import entry, run_arm
 
 SEED = 0
 
@@ -187,7 +186,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--arm":
-        _arm(sys.argv[2])
-    else:
-        print(json.dumps(main(), indent=2))
+    entry(main, _arm)

@@ -14,7 +14,7 @@ import sys
 from pipeline.core.io import write_text_atomic
 from pipeline.core.paths import REPO_ROOT
 
-BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf", "bench_transformer"]
+BENCHMARKS = ["bench_synth", "bench_pan12", "bench_tfidf", "bench_transformer", "bench_score"]
 
 
 def run_arm(module: str, arm: str) -> tuple[dict, float]:
@@ -26,6 +26,15 @@ def run_arm(module: str, arm: str) -> tuple[dict, float]:
     if status != 0:
         raise RuntimeError(f"{module}: the {arm} arm failed")
     return json.loads(stdout.strip().splitlines()[-1]), round(usage.ru_maxrss / 1024, 1)
+
+
+def entry(main, arm=None) -> None:
+    """A benchmark module run as ``python -m perf.<name>``: every arm and its figures as JSON on
+    stdout; with ``--arm <spec>`` (how ``run_arm`` calls it back) only that arm, in this process."""
+    if arm is not None and len(sys.argv) == 3 and sys.argv[1] == "--arm":
+        arm(sys.argv[2])
+    else:
+        print(json.dumps(main(), indent=2))
 
 
 def main(names: list[str]) -> None:

@@ -56,10 +56,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     return subprocess.CompletedProcess(["grooming-risk", *map(str, args)], result.exit_code, result.stdout, stderr)
 
 
-def write_tiny_encoder(path: Path) -> Path:
+def write_tiny_encoder(path: Path, **config) -> Path:
     """A random two-layer BERT (hidden size 32, seeded) saved with the packaged MiniLM tokenizer
     into ``path``: a local Hugging Face folder that trains and scores in a fraction of MiniLM's
-    time, for tests of what surrounds an encoder rather than of what it has learnt."""
+    time, for tests of what surrounds an encoder rather than of what it has learnt. ``config``:
+    other ``BertConfig`` settings (e.g. dropout off)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -73,6 +74,7 @@ def write_tiny_encoder(path: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        **config,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(path)

@@ -11,6 +11,7 @@ from tests.conftest import REPO
 LAYERS = [
     "cli",
     "experiments",
+    "engines",
     "reporting",
     "evaluation",
     "tracking",

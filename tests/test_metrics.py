@@ -203,7 +203,7 @@ def test_models_follow_the_estimator_contract():
 
 def test_plot_data_series_by_hand(message_example):
     """The data behind the plots (what `dvc plots diff` overlays) agrees with the metrics."""
-    from pipeline.evaluation.plots import confusion_rows, pr_curve_rows, risk_rows
+    from pipeline.evaluation.plots import confusion_rows, curves, pr_curve_rows, risk_rows
 
     conversations, predictions = message_example
     aligned = Aligned(conversations, predictions, LABELS, risk_threshold=0.5)
@@ -217,7 +217,7 @@ def test_plot_data_series_by_hand(message_example):
         ("risk_assessment", "false positive"): 0,
         ("risk_assessment", "false negative"): 0,
     }
-    curve = {(r["label"], r["recall"]): r["precision"] for r in pr_curve_rows(aligned)}
+    curve = {(r["label"], r["recall"]): r["precision"] for r in pr_curve_rows(curves(aligned))}
     assert len(curve) == 2 * 101
     # trust_building ranked .9+ .8- .3+ .1-: recall 0.5 at precision 1, recall 1 at precision 2/3
     assert curve[("trust_building", 0.0)] == curve[("trust_building", 0.5)] == 1.0

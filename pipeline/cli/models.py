@@ -28,6 +28,11 @@ class ThresholdsOn(str, Enum):
     authored = "authored"
 
 
+class Engine(str, Enum):
+    local = "local"
+    spark = "spark"
+
+
 # Kinds that learn from the messages' labels: a linear classifier per label (tfidf, embed) needs
 # annotated messages with and without each label it fits; the transformer, annotated messages.
 LEARNS_FROM_LABELS = {"tfidf": True, "embed": True, "transformer": False}
@@ -121,6 +126,7 @@ def train(
     ),
 ) -> None:
     """Fit a model on train, tune its thresholds on valid, save it (and log it to MLflow)."""
+    from pipeline.engines.launch import is_main_process
     from pipeline.experiments.train import train_model, training_settings
 
     with user_errors(
@@ -159,7 +165,8 @@ def train(
             thresholds_on=thresholds_on.value,
             train_synthetic=chosen.train_synthetic,
         )
-        typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
+        if is_main_process():  # under a launcher, rank 0 wrote the model
+            typer.echo(f"wrote {out} ({trained.kind}; risk threshold {trained.risk_.threshold_:.3f})")
 
 
 @app.command()
@@ -199,15 +206,42 @@ def evaluate(
 @app.command()
 def score(
     model: str = typer.Option(..., "--model", help="Model directory or MLflow model URI."),
-    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False),
-    out: Path = typer.Option(..., "--out", help="Scored corpus (JSONL)."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        exists=True,
+        help="Corpus (JSONL); with --engine spark also a Parquet message table or a folder of them.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="local: the scored corpus (.jsonl) or the message table (.parquet); spark: a new Parquet folder.",
+    ),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (streams in batches) or spark (PySpark)."),
+    batch_messages: int = typer.Option(
+        20_000, "--batch-messages", min=1, help="local: messages scored at a time (whole conversations)."
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="spark: the master (e.g. local[2]); default: the session's (spark-submit's)."
+    ),
+    buckets: int | None = typer.Option(
+        None, "--buckets", min=1, help="spark: groups of whole conversations scored by one task each."
+    ),
 ) -> None:
     """Score a corpus: per-message probabilities and predicted labels, per-conversation risk and first alert."""
-    from pipeline.experiments.evaluate import score_corpus
-
     with user_errors(inputs={"--data": data, "--model": local_path(model)}, outputs={"--out": out}):
         check_model_folder(model)
-        typer.echo(f"wrote {out} ({score_corpus(model, data, out)} conversations)")
+        if engine is Engine.spark:
+            from pipeline.engines.spark import score_with_spark
+
+            count = score_with_spark(model, data, out, master=master, buckets=buckets)
+            typer.echo(f"wrote {out} ({count} messages)")
+            return
+        if data.is_dir():
+            raise PipelineError(f"{data}: --data: the local engine reads a corpus file (JSONL), not a folder")
+        from pipeline.experiments.score import score_corpus
+
+        typer.echo(f"wrote {out} ({score_corpus(model, data, out, batch_messages)} conversations)")
 
 
 @app.command()

@@ -245,6 +245,36 @@ class CorpusSummary:
         )
 
 
+def parse_line(raw: bytes) -> tuple[Conversation | None, list[tuple[str, str]]]:
+    """One line of a JSONL corpus: its conversation, or what is wrong with it as (field, problem)
+    pairs; ``(None, [])`` for a blank line. What spans lines (repeated ids) and the schema's label
+    and flag ids are checked by the caller (``CorpusReader``, the Spark engine's reader)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [
+            ("(encoding)", f"expected UTF-8 text, found byte 0x{raw[exc.start]:02x} at column {exc.start + 1}")
+        ]
+    if not text.strip():
+        return None, []
+    try:
+        obj = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        return None, [("(json)", f"expected one JSON object per line: {exc.msg} at column {exc.colno}")]
+    except RecursionError:
+        return None, [("(json)", "expected one JSON object per line: nested too deeply")]
+    except ValueError as exc:  # NaN/Infinity; an integer of thousands of digits
+        return None, [("(json)", f"expected one JSON object per line: {str(exc)[:200]}")]
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(obj):
+        return None, [("(json)", "expected valid Unicode: a \\uD800-\\uDFFF escape outside a surrogate pair")]
+    if not isinstance(obj, dict):
+        return None, [("(conversation)", f"expected a JSON object, found {_json_type(obj)}")]
+    try:
+        return Conversation.model_validate(obj), []
+    except ValidationError as exc:
+        return None, [(_field_path(tuple(e["loc"])), _describe(e, tuple(e["loc"]))) for e in exc.errors()]
+
+
 class CorpusReader:
     """Streams one JSONL file, validating every line against the format and the schema.
 
@@ -280,46 +310,13 @@ class CorpusReader:
             return
         with handle:
             for lineno, raw in enumerate(handle, start=1):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    saw_content = True
-                    self._problem(
-                        lineno,
-                        "(encoding)",
-                        f"expected UTF-8 text, found byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
-                    )
-                    continue
-                if not text.strip():
-                    continue
+                conversation, problems = parse_line(raw)
+                if conversation is None and not problems:
+                    continue  # a blank line
                 saw_content = True
-                try:
-                    obj = _DECODER.decode(text)
-                except json.JSONDecodeError as exc:
-                    self._problem(
-                        lineno, "(json)", f"expected one JSON object per line: {exc.msg} at column {exc.colno}"
-                    )
-                    continue
-                except RecursionError:
-                    self._problem(lineno, "(json)", "expected one JSON object per line: nested too deeply")
-                    continue
-                except ValueError as exc:  # NaN/Infinity; an integer of thousands of digits
-                    self._problem(lineno, "(json)", f"expected one JSON object per line: {str(exc)[:200]}")
-                    continue
-                if _SURROGATE_ESCAPE.search(text) and not _encodable(obj):
-                    self._problem(
-                        lineno, "(json)", "expected valid Unicode: a \\uD800-\\uDFFF escape outside a surrogate pair"
-                    )
-                    continue
-                if not isinstance(obj, dict):
-                    self._problem(lineno, "(conversation)", f"expected a JSON object, found {_json_type(obj)}")
-                    continue
-                try:
-                    conversation = Conversation.model_validate(obj)
-                except ValidationError as exc:
-                    for error in exc.errors():
-                        loc = tuple(error["loc"])
-                        self._problem(lineno, _field_path(loc), _describe(error, loc))
+                for field_name, message in problems:
+                    self._problem(lineno, field_name, message)
+                if conversation is None:
                     continue
                 if self._check(lineno, conversation, known_labels, known_flags, conversation_lines, message_lines):
                     self.summary.add(conversation)

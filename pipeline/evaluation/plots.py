@@ -45,15 +45,23 @@ def _pyplot():
     return plt
 
 
-def pr_curves(aligned: Aligned, path: Path, title: str) -> None:
+def curves(aligned: Aligned) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per label with positives, its precision-recall curve (precision, recall)."""
     from sklearn.metrics import precision_recall_curve
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    out = {}
     for j, label in enumerate(aligned.label_ids):
         if len(aligned.gold) and aligned.gold[:, j].sum():
             precision, recall, _ = precision_recall_curve(aligned.gold[:, j], aligned.prob[:, j])
-            ax.plot(recall, precision, label=label, linewidth=1.4)
+            out[label] = (precision, recall)
+    return out
+
+
+def pr_curves(pr: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for label, (precision, recall) in pr.items():
+        ax.plot(recall, precision, label=label, linewidth=1.4)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=f"Message labels: {title}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
@@ -122,16 +130,21 @@ def risk_over_time(
     title: str,
     count: int = 6,
 ) -> None:
-    """Running risk of a few risky and benign conversations (the first ones of each)."""
+    """Running risk of a few risky and benign conversations (``shown``)."""
     plt = _pyplot()
-    risky = [i for i, c in enumerate(conversations) if c.label == 1][: count // 2]
-    benign = [i for i, c in enumerate(conversations) if c.label == 0][: count - len(risky)]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    chosen = risky + benign
+    chosen = shown(conversations, count)
     draw_risk(ax, [conversations[i] for i in chosen], [predictions[i] for i in chosen], threshold, title)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
+
+
+def shown(conversations: Sequence[Conversation], count: int = 6) -> list[int]:
+    """The conversations the risk plot draws: the first risky ones (half), then the first benign."""
+    risky = [i for i, c in enumerate(conversations) if c.label == 1][: count // 2]
+    benign = [i for i, c in enumerate(conversations) if c.label == 0][: count - len(risky)]
+    return risky + benign
 
 
 def _save_data(rows: list[dict], path: Path) -> None:
@@ -139,16 +152,11 @@ def _save_data(rows: list[dict], path: Path) -> None:
         handle.write(json.dumps({"rows": rows}, indent=1, ensure_ascii=False) + "\n")
 
 
-def pr_curve_rows(aligned: Aligned) -> list[dict]:
+def pr_curve_rows(pr: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]:
     """Per label with positives, interpolated precision (the best precision at a recall at
     least r) at r = 0, 0.01, ..., 1: the curve of the PNG, on one grid for every experiment."""
-    from sklearn.metrics import precision_recall_curve
-
     rows = []
-    for j, label in enumerate(aligned.label_ids):
-        if not (len(aligned.gold) and aligned.gold[:, j].sum()):
-            continue
-        precision, recall, _ = precision_recall_curve(aligned.gold[:, j], aligned.prob[:, j])
+    for label, (precision, recall) in pr.items():
         for r in RECALL_GRID:
             reached = precision[recall >= r - 1e-12]
             rows.append({"label": label, "recall": round(float(r), 2), "precision": round(float(reached.max()), 6)})
@@ -167,10 +175,8 @@ def confusion_rows(aligned: Aligned) -> list[dict]:
 
 def risk_rows(conversations, predictions, count: int = 6) -> list[dict]:
     """The running risk of the conversations the PNG draws, after each message."""
-    risky = [i for i, c in enumerate(conversations) if c.label == 1][: count // 2]
-    benign = [i for i, c in enumerate(conversations) if c.label == 0][: count - len(risky)]
     rows = []
-    for i in risky + benign:
+    for i in shown(conversations, count):
         conversation, prediction = conversations[i], predictions[i]
         name = f"{conversation.conversation_id} ({conversation.kind or conversation.label})"
         for step, risk in enumerate(prediction.risk):
@@ -190,11 +196,12 @@ def write_plots(
 ) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / name for name in (PR_CURVES, CONFUSION, RISK_OVER_TIME)]
-    pr_curves(aligned, paths[0], title)
+    pr = curves(aligned)
+    pr_curves(pr, paths[0], title)
     confusion(aligned, paths[1], title)
     risk_over_time(conversations, predictions, threshold, paths[2], title)
     data = {
-        PR_CURVES_DATA: pr_curve_rows(aligned),
+        PR_CURVES_DATA: pr_curve_rows(pr),
         CONFUSION_DATA: confusion_rows(aligned),
         RISK_OVER_TIME_DATA: risk_rows(conversations, predictions),
     }

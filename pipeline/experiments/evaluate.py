@@ -1,4 +1,4 @@
-"""Evaluation, scoring and paired comparison of models on a corpus."""
+"""Evaluation and paired comparison of models on a corpus (scoring: ``experiments.score``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 from pipeline import tracking
 from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_text_atomic
-from pipeline.core.progress import progress
 from pipeline.data import corpus
 from pipeline.data.corpus import Conversation, Message
 from pipeline.evaluation.metrics import Aligned, evaluate_predictions, paired_bootstrap
@@ -108,46 +107,6 @@ def evaluate_model(
             for path in plot_paths:
                 tracking.log_artifacts(path, "plots")
     return metrics
-
-
-SCORE_KEY = "grooming_risk"  # the one meta key that score writes: the user's own meta keys are kept
-
-
-def score_corpus(model_ref: str, data_path: Path, out_path: Path) -> int:
-    """The corpus with, per message, label probabilities and predicted labels, and per
-    conversation its risk after every message and the index of the first alert: all under
-    ``meta["grooming_risk"]`` (``SCORE_KEY``), beside whatever ``meta`` already held."""
-    from pipeline.schema import load_schema
-
-    model = tracking.load_model(model_ref, label_ids=load_schema().label_ids)
-    conversations = corpus.read_conversations(data_path)
-    scored = []
-    predictions = model.predict(conversations)  # the model's own bars count its batches
-    for conversation, prediction in progress(
-        zip(conversations, predictions, strict=True), total=len(conversations), desc="score", unit="conv"
-    ):
-        messages = []
-        for i, message in enumerate(conversation.messages):
-            scores = {
-                "scores": {
-                    label: round(float(p), 5)
-                    for label, p in zip(model.label_ids, prediction.probabilities[i], strict=True)
-                },
-                "predicted_labels": [
-                    label for label, hit in zip(model.label_ids, prediction.predicted[i], strict=True) if hit
-                ],
-            }
-            meta = {**(message.meta or {}), SCORE_KEY: scores}
-            messages.append(message.model_copy(update={"meta": meta}))
-        risk = {
-            "risk": np.round(prediction.risk, 5).tolist(),
-            "first_alert": prediction.alert,
-            "risk_threshold": round(model.risk_.threshold_, 6),
-            "model": model.kind,
-        }
-        meta = {**(conversation.meta or {}), SCORE_KEY: risk}
-        scored.append(conversation.model_copy(update={"messages": messages, "meta": meta}))
-    return corpus.write_conversations(out_path, scored)
 
 
 def _aligned(read: PredictionsFile) -> Aligned:

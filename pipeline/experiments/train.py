@@ -14,6 +14,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.io import write_text_atomic
 from pipeline.data import corpus
 from pipeline.data.corpus import Conversation
+from pipeline.engines.launch import process_group
 from pipeline.models.base import Model
 from pipeline.models.risk import RiskConfig
 
@@ -125,34 +126,41 @@ def train_model(
         raise PipelineError(f"thresholds_on: expected 'all' or 'authored', found {thresholds_on!r}")
     model = build_model(kind, schema.label_ids, params, risk, seed, schema.version)
     fit = {"thresholds_on": "whole" if thresholds_on == "authored" else "all"}
-    if not track:
-        model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
-        write_run_reference(out_dir, None, None, [])
+    with process_group(kind) as rank:  # under torchrun / accelerate launch: N processes, one model
+        if rank != 0:
+            model.fit(train + authored, valid, valid_whole, **fit)  # its shard of every batch; rank 0 writes
+            return model
+        if not track:
+            model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
+            write_run_reference(out_dir, None, None, [])
+            return model
+        with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
+            datasets = []
+            if train:
+                datasets.append(tracking.log_dataset(train, "train", train_path, "training"))
+            datasets.append(tracking.log_dataset(valid, "valid", valid_path, "validation"))
+            if authored:
+                datasets.append(tracking.log_dataset(authored, "authored_train", authored_train, "training"))
+            if valid_whole:
+                datasets.append(tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation"))
+            model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
+            model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
+            if getattr(model, "step_losses_", None):
+                tracking.log_series("train_loss_step", model.step_losses_)  # the loss of every global batch
+            described = model.describe()
+            tracking.log_params(
+                {
+                    "model": kind,
+                    "seed": seed,
+                    "params": described["params"],
+                    "risk": described["risk"]["config"],
+                    "authored_weight": authored_weight,
+                    "thresholds_on": thresholds_on,
+                    "train_synthetic": train_synthetic,
+                }
+            )
+            risk_threshold = described["risk"]["threshold"]
+            tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": risk_threshold})
+            uri = tracking.log_model(out_dir, model.requirements)  # the pyfunc model holds the directory
+            write_run_reference(out_dir, active.info.run_id, uri, datasets)
         return model
-    with tracking.run("train", run_name=f"train-{kind}", tags={"model": kind}) as active:
-        datasets = []
-        if train:
-            datasets.append(tracking.log_dataset(train, "train", train_path, "training"))
-        datasets.append(tracking.log_dataset(valid, "valid", valid_path, "validation"))
-        if authored:
-            datasets.append(tracking.log_dataset(authored, "authored_train", authored_train, "training"))
-        if valid_whole:
-            datasets.append(tracking.log_dataset(valid_whole, "authored_valid", authored_valid, "validation"))
-        model.on_epoch = lambda epoch, metrics: tracking.log_metrics(metrics, step=epoch)  # learning curves
-        model.fit(train + authored, valid, valid_whole, **fit).save(out_dir)
-        described = model.describe()
-        tracking.log_params(
-            {
-                "model": kind,
-                "seed": seed,
-                "params": described["params"],
-                "risk": described["risk"]["config"],
-                "authored_weight": authored_weight,
-                "thresholds_on": thresholds_on,
-                "train_synthetic": train_synthetic,
-            }
-        )
-        tracking.log_metrics({"threshold": described["thresholds"], "risk_threshold": described["risk"]["threshold"]})
-        uri = tracking.log_model(out_dir, model.requirements)  # the pyfunc model holds the directory
-        write_run_reference(out_dir, active.info.run_id, uri, datasets)
-    return model

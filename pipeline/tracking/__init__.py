@@ -108,7 +108,14 @@ def experiment_id(name: str = EXPERIMENT) -> str:
     # A local store keeps artifacts beside it at the repository root; a tracking server decides
     # where artifacts go (its --artifacts-destination), so the client must not impose a local path.
     local = tracking_uri().startswith(("sqlite:", "file:", "/"))
-    return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
+    try:
+        return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
+    except mlflow.exceptions.MlflowException as exc:
+        # Two processes creating it at once (first runs against a new server): the loser finds it.
+        found = mlflow.get_experiment_by_name(name)
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS" or found is None:
+            raise
+        return found.experiment_id
 
 
 def _git_commit() -> str | None:
@@ -163,6 +170,22 @@ def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
         numeric[f"ci_low.{key}"] = float(low)
         numeric[f"ci_high.{key}"] = float(high)
     mlflow.log_metrics(numeric, step=step)
+
+
+def log_series(key: str, values: list[float]) -> None:
+    """``values`` as the metric ``key`` at steps 1, 2, ... (a learning curve), in batches of
+    MLflow's limit rather than one request a step."""
+    import time
+
+    from mlflow.entities import Metric
+
+    mlflow = _mlflow()
+    run_id = mlflow.active_run().info.run_id
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(v), now, step) for step, v in enumerate(values, start=1)]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
 
 def log_artifacts(path: str | Path, artifact_path: str | None = None) -> None:

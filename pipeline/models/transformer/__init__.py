@@ -44,6 +44,7 @@ from pipeline.models.encoder import (
 )
 from pipeline.models.files import encoder_files
 from pipeline.models.risk import best_threshold
+from pipeline.models.transformer import parallel
 
 ENCODER_DIR = "encoder"
 # Settings that change where or how fast training runs, not what it learns.
@@ -93,7 +94,7 @@ class Checkpoints:
         torch.save(payload, tmp)
         os.replace(tmp, self.directory / name)  # a crash mid-save leaves the previous checkpoint
 
-    def save(self, state: dict[str, Any], model, optimizer, scheduler, best_weights=None) -> None:
+    def save(self, state: dict[str, Any], model, optimizer, scheduler, best_weights=None, rng_by_rank=None) -> None:
         import torch
 
         if best_weights is not None:
@@ -104,6 +105,7 @@ class Checkpoints:
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(),
+            "rng_by_rank": rng_by_rank,  # under a launcher, every process's generator (dropout)
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
         self._save("last.pt", payload)
@@ -131,7 +133,8 @@ class Checkpoints:
 
 
 def log(message: str) -> None:
-    write(f"[transformer] {message}")  # stderr, without breaking a progress bar
+    if parallel.is_main():  # one voice under a launcher
+        write(f"[transformer] {message}")  # stderr, without breaking a progress bar
 
 
 class TransformerModel(Model):
@@ -143,6 +146,7 @@ class TransformerModel(Model):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.history_: list[dict[str, float]] = []
+        self.step_losses_: list[float] = []  # the training loss of every global batch
 
     # ------------------------------------------------------------------ inputs
 
@@ -188,7 +192,7 @@ class TransformerModel(Model):
         import torch
 
         p = self.params
-        device = select_device(p["device"])
+        device = parallel.local_device(select_device(p["device"]))
         path = resolve_encoder(p["model"])
         tokenizer = load_tokenizer(path)
         encoder = self._encoder(tokenizer)
@@ -210,12 +214,18 @@ class TransformerModel(Model):
         model = self._load_pretrained(path).to(device)
         positives = y.sum(axis=0)
         pos_weight = np.clip((len(y) - positives) / np.maximum(positives, 1), 1.0, p["max_pos_weight"])
-        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32, device=device))
+        # Summed, then divided by the global batch's element count: the mean over the global batch,
+        # the same in one process and over N (see parallel.py).
+        loss_sum = torch.nn.BCEWithLogitsLoss(
+            pos_weight=torch.tensor(pos_weight, dtype=torch.float32, device=device), reduction="sum"
+        )
         targets = torch.tensor(y, device=device)
 
         optimizer, scheduler = self._optimizer(model, steps=math.ceil(len(rows) / p["batch_size"]) * p["epochs"])
         checkpoints = self._checkpoints(self._fingerprint(texts, y))
-        state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "history": []}
+        state: dict[str, Any] = {
+            "epoch": 0, "batch": 0, "step": 0, "best": -1.0, "bad_epochs": 0, "history": [], "step_losses": []
+        }  # fmt: skip
         best_weights, best_valid = None, None
         resumed = checkpoints.load()
         if resumed is not None:
@@ -223,39 +233,57 @@ class TransformerModel(Model):
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
-            torch.set_rng_state(payload["rng"])
+            by_rank = payload.get("rng_by_rank")
+            mine = by_rank[parallel.rank()] if by_rank and len(by_rank) == parallel.world_size() else payload["rng"]
+            torch.set_rng_state(mine)
             if payload["cuda_rng"] is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(payload["cuda_rng"])
-            state = payload["state"]
+            state = {"step_losses": [], **payload["state"]}
             best_valid = state.pop("best_valid", None)
             log(f"resuming from {checkpoints.directory} at epoch {state['epoch'] + 1}, step {state['step']}")
         self.resumed_from_step_ = state["step"] if resumed is not None else None
-        log(f"{len(rows)} training messages, {len(valid_features)} valid messages, device {device}")
+        processes = parallel.world_size()
+        log(
+            f"{len(rows)} training messages, {len(valid_features)} valid messages, device {device}"
+            + (f", {processes} processes (data parallel)" if processes > 1 else "")
+        )
+        trained = parallel.wrap(model, device)  # the same module; under a launcher, gradients averaged
+        labels = len(self.label_ids)
+
+        def checkpoint(best=None) -> None:
+            rng_by_rank = parallel.gather(torch.get_rng_state())  # every process takes part
+            if parallel.is_main():
+                state_now = {**state, "best_valid": best_valid}
+                checkpoints.save(state_now, model, optimizer, scheduler, best, rng_by_rank=rng_by_rank)
 
         for epoch in progress(range(state["epoch"], p["epochs"]), desc="transformer epochs", unit="epoch"):
             if state["bad_epochs"] >= p["patience"]:
                 break
-            model.train()
+            trained.train()
             losses = []
             batches = training_batches(lengths, p["batch_size"], self.seed + epoch)
             steps = progress(batches, desc=f"epoch {epoch + 1}/{p['epochs']}", unit="step", leave=False)
             for b, indices in enumerate(steps):
                 if b < state["batch"]:
                     continue  # done before the interruption
-                batch = collate(tokenizer, [features[i] for i in indices], device)
-                loss = loss_fn(model(**batch).logits, targets[indices])
-                loss.backward()
+                mine = parallel.shard(indices) or indices[:1]  # a process with no example adds zero
+                weight = processes / (len(indices) * labels) if parallel.shard(indices) else 0.0
+                batch = collate(tokenizer, [features[i] for i in mine], device)
+                summed = loss_sum(trained(**batch).logits, targets[mine])
+                (summed * weight).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-                losses.append(float(loss.detach()))
+                mine_sum = float(summed.detach()) if weight else 0.0
+                losses.append(parallel.all_sum(mine_sum, device) / (len(indices) * labels))
+                state["step_losses"].append(losses[-1])
                 state["batch"], state["step"] = b + 1, state["step"] + 1
                 if p["checkpoint_every"] and state["step"] % p["checkpoint_every"] == 0:
-                    checkpoints.save({**state, "best_valid": best_valid}, model, optimizer, scheduler)
+                    checkpoint()
                 if self.on_step is not None:
                     self.on_step(state["step"])
-            probabilities = self._predict(model, tokenizer, valid_features, device)
+            probabilities = self._predict_shared(model, tokenizer, valid_features, device)
             score = valid_macro_f1(valid_gold[valid_annotated], probabilities[valid_annotated])
             improved = score > state["best"]
             metrics = {
@@ -270,9 +298,7 @@ class TransformerModel(Model):
                 state["best"] = score
                 best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 best_valid = torch.tensor(probabilities)
-            checkpoints.save(
-                {**state, "best_valid": best_valid}, model, optimizer, scheduler, best_weights if improved else None
-            )
+            checkpoint(best_weights if improved else None)
             log(
                 f"epoch {epoch + 1}/{p['epochs']}: loss {metrics['train_loss']:.4f}, valid macro-F1 {score:.4f}"
                 + (" (best)" if improved else "")
@@ -282,11 +308,13 @@ class TransformerModel(Model):
 
         if best_weights is not None:
             model.load_state_dict(best_weights)
-        self.history_ = state["history"]
+        self.history_, self.step_losses_ = state["history"], state["step_losses"]
         self.model_, self.tokenizer_, self.device_, self.pair_encoder_ = model.eval(), tokenizer, device, encoder
-        checkpoints.clear()
+        parallel.barrier()  # no process still needs the checkpoint
+        if parallel.is_main():
+            checkpoints.clear()
         if best_valid is None:
-            best_valid = torch.tensor(self._predict(model, tokenizer, valid_features, device))
+            best_valid = torch.tensor(self._predict_shared(model, tokenizer, valid_features, device))
         return split_rows(best_valid.numpy().astype(float), valid)
 
     def _optimizer(self, model, steps: int):
@@ -304,6 +332,14 @@ class TransformerModel(Model):
         optimizer = torch.optim.AdamW(groups, lr=self.params["learning_rate"])
         warmup = int(self.params["warmup_ratio"] * steps)
         return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max(steps, 1))
+
+    def _predict_shared(self, model, tokenizer, features: list[dict[str, list[int]]], device) -> np.ndarray:
+        """``_predict``, each process scoring one contiguous part under a launcher."""
+        if parallel.world_size() == 1:
+            return self._predict(model, tokenizer, features, device)
+        bounds = np.linspace(0, len(features), parallel.world_size() + 1).astype(int)
+        start, end = bounds[parallel.rank()], bounds[parallel.rank() + 1]
+        return np.concatenate(parallel.gather(self._predict(model, tokenizer, features[start:end], device)))
 
     def _predict(self, model, tokenizer, features: list[dict[str, list[int]]], device) -> np.ndarray:
         import torch

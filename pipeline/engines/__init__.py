@@ -1,0 +1,1 @@
+"""Where work leaves one process: Spark scoring, launcher-based training."""
