@@ -5,7 +5,10 @@ resident memory is its own:
 
 - ``stream``: ``experiments.score.score_corpus``, the command's code: read, score and write
   ``--batch-messages`` (20,000) messages at a time;
-- ``memory``: the whole corpus read into a list, scored in one call, written at the end.
+- ``memory``: the whole corpus read into a list, scored in one call, written at the end;
+- ``spark`` (tfidf only, when PySpark is installed): ``score --engine spark`` on ``local[2]``,
+  this machine's two cores, from the same JSONL corpus to a Parquet folder. Its time includes
+  the JVM's start; its memory is spread over the JVM and Python workers, so only time is reported.
 
 Targets (issue 17): streaming peak memory at most 1.5 GiB (tfidf) and 3 GiB (transformer), and
 streaming time at most 1.2x the in-memory time. The corpus is synthetic (the default grammar),
@@ -20,8 +23,10 @@ learnt): tfidf on 3,000 messages, the transformer (packaged MiniLM) on 256 for o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -91,6 +96,14 @@ def _arm(spec: str) -> None:
     data, model_dir = WORK / f"corpus-{n}.jsonl", WORK / f"model-{kind}"
     out = WORK / f"scored-{kind}-{how}-{n}.jsonl"
     start = time.perf_counter()
+    if how == "spark":
+        from pipeline.engines.spark import score_with_spark
+
+        folder = WORK / f"scored-{kind}-spark-{n}"
+        messages = score_with_spark(str(model_dir), data, folder, master="local[2]")
+        shutil.rmtree(folder)
+        print(json.dumps({"seconds": time.perf_counter() - start, "messages": messages}))
+        return
     if how == "stream":
         conversations = score_corpus(str(model_dir), data, out)
     else:
@@ -114,6 +127,10 @@ def _measure(kind: str, n: int) -> dict:
     _, result["stream_peak_rss_mib_at_a_fifth"] = run_arm("bench_score", f"{kind}:stream:{n // 5}")
     result["messages_per_second_stream"] = round(n / result["stream_seconds"])
     result["ratio_stream_over_memory"] = round(result["stream_seconds"] / result["memory_seconds"], 3)
+    if kind == "tfidf" and importlib.util.find_spec("pyspark") is not None:
+        figures, _ = run_arm("bench_score", f"{kind}:spark:{n}")
+        result["spark_local2_seconds"] = round(figures["seconds"], 1)
+        result["spark_local2_messages_per_second"] = round(n / figures["seconds"])
     return result
 
 

@@ -26,7 +26,7 @@ def _umask_mode(base: int) -> int:
     return base & ~umask
 
 
-def _make_parent(target: Path) -> list[Path]:
+def make_parents(target: Path) -> list[Path]:
     """Create the folder of ``target`` and return the folders created (nearest first); a file
     standing where a folder must be is a clear error."""
     created = list(itertools.takewhile(lambda folder: not folder.exists(), target.parents))
@@ -38,8 +38,8 @@ def _make_parent(target: Path) -> list[Path]:
     return created
 
 
-def _remove_empty(folders: list[Path]) -> None:
-    """Take back the folders ``_make_parent`` created, as long as they are still empty: a write
+def remove_made_parents(folders: list[Path]) -> None:
+    """Take back the folders ``make_parents`` created, as long as they are still empty: a write
     that failed leaves nothing behind, not even an empty folder."""
     for folder in folders:
         try:
@@ -52,7 +52,7 @@ def _remove_empty(folders: list[Path]) -> None:
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
     target = Path(path)
-    created = _make_parent(target)
+    created = make_parents(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
@@ -64,7 +64,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
-        _remove_empty(created)
+        remove_made_parents(created)
         raise
 
 
@@ -79,7 +79,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise PipelineError(f"{target}: exists and is not a folder; nothing was written (the output is a folder)")
-    created = _make_parent(target)
+    created = make_parents(target)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         yield tmp
@@ -94,7 +94,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        _remove_empty(created)
+        remove_made_parents(created)
         raise
 
 

@@ -492,13 +492,13 @@ def _worker_model(model_ref: str, label_ids: tuple[str, ...]):
 
 def _write(scored, target: _Location) -> None:
     """Run the job: straight to a URI elsewhere, through a renamed sibling folder on a local disk."""
-    from pipeline.core.io import _make_parent, _remove_empty
+    from pipeline.core.io import make_parents, remove_made_parents
 
     if target.local is None:
         with _spark_errors(target.shown):
             scored.write.mode("errorifexists").parquet(target.uri)
         return
-    created = _make_parent(target.local)
+    created = make_parents(target.local)
     staging = target.local.with_name(f".{target.local.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with _spark_errors(target.shown):
@@ -508,7 +508,7 @@ def _write(scored, target: _Location) -> None:
         os.rename(staging, target.local)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        _remove_empty(created)
+        remove_made_parents(created)
         raise
 
 

@@ -260,7 +260,7 @@ class TransformerModel(Model):
             if state["bad_epochs"] >= p["patience"]:
                 break
             trained.train()
-            losses = []
+            first_step = state["step"] - state["batch"]  # where this epoch began, also when resumed mid-epoch
             batches = training_batches(lengths, p["batch_size"], self.seed + epoch)
             steps = progress(batches, desc=f"epoch {epoch + 1}/{p['epochs']}", unit="step", leave=False)
             for b, indices in enumerate(steps):
@@ -276,8 +276,7 @@ class TransformerModel(Model):
                 scheduler.step()
                 optimizer.zero_grad()
                 mine_sum = float(summed.detach()) if weight else 0.0
-                losses.append(parallel.all_sum(mine_sum, device) / (len(indices) * labels))
-                state["step_losses"].append(losses[-1])
+                state["step_losses"].append(parallel.all_sum(mine_sum, device) / (len(indices) * labels))
                 state["batch"], state["step"] = b + 1, state["step"] + 1
                 if p["checkpoint_every"] and state["step"] % p["checkpoint_every"] == 0:
                     checkpoint()
@@ -286,9 +285,10 @@ class TransformerModel(Model):
             probabilities = self._predict_shared(model, tokenizer, valid_features, device)
             score = valid_macro_f1(valid_gold[valid_annotated], probabilities[valid_annotated])
             improved = score > state["best"]
+            epoch_losses = state["step_losses"][first_step:]
             metrics = {
                 "epoch": epoch + 1,
-                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "train_loss": float(np.mean(epoch_losses)) if epoch_losses else float("nan"),
                 "valid_macro_f1": score,
                 "learning_rate": scheduler.get_last_lr()[0],
             }
