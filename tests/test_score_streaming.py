@@ -115,3 +115,15 @@ def test_the_local_engine_refuses_a_folder_of_data(baseline_models, tmp_path):
     result = run_cli("score", "--model", baseline_models / "tfidf", "--data", tmp_path / "tables", "--out", out)
     assert result.returncode == 1
     assert "the local engine reads a corpus file" in result.stderr and not out.exists()
+
+
+def test_a_missing_corpus_or_a_remote_output_is_refused_by_the_local_engine(baseline_models, baseline_data, tmp_path):
+    """`--data` and `--out` are strings (Spark takes URIs): the local engine still names a missing
+    file, and says that it writes local files only, before any work."""
+    model = baseline_models / "tfidf"
+    missing = run_cli("score", "--model", model, "--data", tmp_path / "nope.jsonl", "--out", tmp_path / "s.jsonl")
+    assert missing.returncode == 1 and "nope.jsonl: --data: no such file or folder" in missing.stderr
+    remote = run_cli("score", "--model", model, "--data", baseline_data["test"], "--out", "s3a://bucket/scored.jsonl")
+    assert remote.returncode == 1
+    assert "s3a://bucket/scored.jsonl: the local engine reads and writes local files" in remote.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -96,7 +96,8 @@ def refuse_overwriting_inputs(inputs: PathsByOption, outputs: PathsByOption) -> 
 
 
 def local_path(reference: str) -> Path | None:
-    """A ``--model`` reference as a local path; None for an MLflow URI (``runs:/``, ``models:/``...)."""
+    """A ``--model``, ``--data`` or ``--out`` reference as a local path; None for a URI (an MLflow
+    model's ``runs:/``, ``models:/``..., or another file system's ``s3a://``, ``hdfs://``...)."""
     return None if "://" in reference or reference.startswith(("runs:/", "models:/")) else Path(reference)
 
 

@@ -206,16 +206,17 @@ def evaluate(
 @app.command()
 def score(
     model: str = typer.Option(..., "--model", help="Model directory or MLflow model URI."),
-    data: Path = typer.Option(
+    data: str = typer.Option(
         ...,
         "--data",
-        exists=True,
-        help="Corpus (JSONL); with --engine spark also a Parquet message table or a folder of them.",
+        help="Corpus (JSONL); with --engine spark also a Parquet message table, a folder of them, or a URI "
+        "(hdfs://, s3a://).",
     ),
-    out: Path = typer.Option(
+    out: str = typer.Option(
         ...,
         "--out",
-        help="local: the scored corpus (.jsonl) or the message table (.parquet); spark: a new Parquet folder.",
+        help="local: the scored corpus (.jsonl) or the message table (.parquet); spark: a new Parquet folder "
+        "(a path or a URI).",
     ),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (streams in batches) or spark (PySpark)."),
     batch_messages: int = typer.Option(
@@ -229,7 +230,11 @@ def score(
     ),
 ) -> None:
     """Score a corpus: per-message probabilities and predicted labels, per-conversation risk and first alert."""
-    with user_errors(inputs={"--data": data, "--model": local_path(model)}, outputs={"--out": out}):
+    # Spark reads and writes other file systems by URI; a Path would fold "s3a://b/x" into "s3a:/b/x".
+    data_path, out_path = local_path(data), local_path(out)
+    with user_errors(inputs={"--data": data_path, "--model": local_path(model)}, outputs={"--out": out_path}):
+        if data_path is not None and not data_path.exists():
+            raise PipelineError(f"{data}: --data: no such file or folder")
         check_model_folder(model)
         if engine is Engine.spark:
             from pipeline.engines.spark import score_with_spark
@@ -237,11 +242,13 @@ def score(
             count = score_with_spark(model, data, out, master=master, buckets=buckets)
             typer.echo(f"wrote {out} ({count} messages)")
             return
-        if data.is_dir():
+        if data_path is None or out_path is None:
+            raise PipelineError(f"{data if data_path is None else out}: the local engine reads and writes local files")
+        if data_path.is_dir():
             raise PipelineError(f"{data}: --data: the local engine reads a corpus file (JSONL), not a folder")
         from pipeline.experiments.score import score_corpus
 
-        typer.echo(f"wrote {out} ({score_corpus(model, data, out, batch_messages)} conversations)")
+        typer.echo(f"wrote {out} ({score_corpus(model, data_path, out_path, batch_messages)} conversations)")
 
 
 @app.command()
