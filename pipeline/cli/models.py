@@ -233,10 +233,8 @@ def score(
     # Spark reads and writes other file systems by URI; a Path would fold "s3a://b/x" into "s3a:/b/x".
     data_path, out_path = local_path(data), local_path(out)
     with user_errors(inputs={"--data": data_path, "--model": local_path(model)}, outputs={"--out": out_path}):
-        if data_path is not None and not data_path.exists():
-            raise PipelineError(f"{data}: --data: no such file or folder")
         check_model_folder(model)
-        if engine is Engine.spark:
+        if engine is Engine.spark:  # checks its own paths, local or not, before starting Spark
             from pipeline.engines.spark import score_with_spark
 
             count = score_with_spark(model, data, out, master=master, buckets=buckets)
@@ -244,6 +242,8 @@ def score(
             return
         if data_path is None or out_path is None:
             raise PipelineError(f"{data if data_path is None else out}: the local engine reads and writes local files")
+        if not data_path.exists():
+            raise PipelineError(f"{data}: --data: no such file or folder")
         if data_path.is_dir():
             raise PipelineError(f"{data}: --data: the local engine reads a corpus file (JSONL), not a folder")
         from pipeline.experiments.score import score_corpus
